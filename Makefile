@@ -1,0 +1,33 @@
+# The README's two commands (`make demo`, `make test`) do all set-up from a fresh clone with only Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-test
+
+.PHONY: demo test lint generated bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("tcw needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check tcw tests bench examples
+	$(BIN)/ruff format --check tcw tests bench examples
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+generated: $(STAMP)
+	$(BIN)/python -m tcw.cli.generate
+
+bench: $(STAMP)
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

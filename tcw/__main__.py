@@ -1,0 +1,3 @@
+from tcw.cli.main import main
+
+main()

@@ -1,0 +1,154 @@
+"""The ``tcw`` command: shared options, lazy subcommands, and the one place errors become exit codes.
+
+Subcommands are imported only when they run (or when help lists them), so ``tcw --help`` stays fast and
+never imports aiohttp or the taskcluster client.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tcw import __version__
+from tcw.config import Config, load_config
+from tcw.errors import ExitCode, TcwError
+
+log = logging.getLogger(__name__)
+
+# name -> "module:attribute"; each module owns one command (or one group of commands).
+SUBCOMMANDS: dict[str, str] = {
+    "queue": "tcw.cli.queue:queue",
+    "task": "tcw.cli.task:task",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def __init__(self, *args: Any, lazy_subcommands: Mapping[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = dict(lazy_subcommands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_subcommands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_subcommands:
+            module_name, attribute = self.lazy_subcommands[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{self.lazy_subcommands[cmd_name]} is not a click command")
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+class TcwGroup(LazyGroup):
+    """The root group: turns our errors into one-line messages and documented exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TcwError as error:
+            if _debug(ctx):
+                raise
+            for line in error.message.splitlines() or [type(error).__name__]:
+                click.echo(f"Error: {line}", err=True)
+            ctx.exit(int(error.exit_code))
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            if _debug(ctx):
+                raise
+            click.echo(
+                f"Error: internal error: {type(error).__name__}: {error} (rerun with --debug)", err=True
+            )
+            ctx.exit(int(ExitCode.FAILED))
+
+
+def _debug(ctx: click.Context) -> bool:
+    state = ctx.find_object(CliState)
+    return bool(state and state.root_flags.get("debug"))
+
+
+@dataclass
+class CliState:
+    """What the root group parsed; subcommands turn it into a Config with their own flags on top."""
+
+    config_file: Path | None
+    root_flags: dict[str, Any] = field(default_factory=dict)
+
+    def load(self, **flags: Any) -> Config:
+        """The config with this invocation's flags (dotted keys) applied over every other layer."""
+        from tcw.logs import configure_logging
+
+        config = load_config(self.config_file, flags={**self.root_flags, **flags})
+        configure_logging(config.verbosity, config.log_format, config.debug)
+        return config
+
+
+def pass_state(ctx: click.Context) -> CliState:
+    state = ctx.find_object(CliState)
+    if state is None:  # a subcommand invoked without the root group, e.g. from a test
+        state = CliState(config_file=None)
+    return state
+
+
+@click.group(
+    cls=TcwGroup, lazy_subcommands=SUBCOMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.version_option(__version__, prog_name="tcw")
+@click.option("--root-url", envvar=None, help="Taskcluster root URL (default: $TASKCLUSTER_ROOT_URL).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="TCW_CONFIG",
+    help="YAML config file (default: $TCW_CONFIG).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output; repeatable.")
+@click.option("-q", "--quiet", count=True, help="Less log output; repeatable.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None, help="Log line format.")
+@click.option("--debug", is_flag=True, default=None, help="Debug logs and full tracebacks on errors.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    root_url: str | None,
+    config_file: Path | None,
+    verbose: int,
+    quiet: int,
+    log_format: str | None,
+    debug: bool | None,
+) -> None:
+    """Run, debug and inspect Taskcluster workers.
+
+    \b
+    Exit codes:
+      0  success
+      1  a task failed, a payload is invalid, or a worker is flagged
+      2  usage or configuration error
+      3  a task resolved as exception
+      4  claim-once found nothing to claim
+      5  Taskcluster could not be reached or refused a call
+    """
+    verbosity = (verbose - quiet) or None
+    ctx.obj = CliState(
+        config_file=config_file,
+        root_flags={"root_url": root_url, "verbosity": verbosity, "log_format": log_format, "debug": debug},
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="tcw")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+    sys.exit(0)

@@ -1,0 +1,407 @@
+"""One frozen, typed configuration for every tcw command.
+
+Values come from four layers, highest first: command-line flags, the environment (``TASKCLUSTER_*`` as the
+official clients read it, and ``TCW_<SECTION>_<KEY>``), a YAML config file, and the defaults below. Every
+problem in every layer is collected and reported together, each with its place, so a user fixes a config in
+one round instead of one error per run.
+
+Each setting lives in one section dataclass; the loader walks their fields, so adding a setting is adding a
+field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from tcw.errors import ConfigError
+
+ID_PATTERN = re.compile(r"^[a-zA-Z0-9-_]{1,38}$")
+WORKER_TYPE_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,36}[a-z0-9])?$")
+
+LogFormat = Literal["text", "json"]
+ArtifactStorage = Literal["object", "s3"]
+
+
+def default_state_dir() -> Path:
+    """Where tcw keeps state between runs (local queue DB, schema cache) unless told otherwise."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tcw"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Taskcluster credentials; the token never appears in a repr or a log."""
+
+    client_id: str | None = None
+    access_token: str | None = field(default=None, repr=False)
+    certificate: str | None = field(default=None, repr=False)
+
+    def for_client(self) -> dict[str, str] | None:
+        """The ``credentials`` option of the official client, or None for anonymous calls."""
+        if not self.client_id or not self.access_token:
+            return None
+        creds = {"clientId": self.client_id, "accessToken": self.access_token}
+        if self.certificate:
+            creds["certificate"] = self.certificate
+        return creds
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Identity and behaviour of a worker (`tcw run`, `tcw claim-once`)."""
+
+    provisioner_id: str | None = None
+    worker_type: str | None = None
+    worker_group: str = "tcw"
+    worker_id: str | None = None  # None: the host name, sanitised to the id pattern
+    capacity: int = 1
+    shutdown_grace: float = 30.0
+    max_tasks: int | None = None
+    idle_timeout: float | None = None
+    work_root: str | None = None  # None: a directory under the system's temp dir
+    keep_workdir: bool = False
+    executor: str = "shell"  # a registered executor name or module:function
+    executors: Mapping[str, str] = field(default_factory=dict)  # task-queue pattern -> executor
+    accept_any_payload: bool = False
+    artifact_storage: ArtifactStorage = "object"
+
+    @property
+    def task_queue_id(self) -> str | None:
+        if self.provisioner_id and self.worker_type:
+            return f"{self.provisioner_id}/{self.worker_type}"
+        return None
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """Where payload schemas come from besides the built-in ones and entry points (see tcw.registry)."""
+
+    directories: tuple[str, ...] = ()  # <dir>/<provisionerId>/<workerType>.json|yaml, plus <dir>/index.yaml
+    # registry key (task queue id or glob) -> a schema URL, /schemas/... under root_url, a file, or a
+    # named schema such as "shell"
+    schema_urls: Mapping[str, str] = field(default_factory=dict)
+    cache_dir: str | None = None  # None: <state dir>/schemas
+
+
+@dataclass(frozen=True)
+class LocalQueueSettings:
+    """The local Taskcluster-compatible queue (`tcw queue serve`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8731
+    db: str | None = None  # None: <state dir>/queue.sqlite3; ":memory:" keeps nothing
+    clients_file: str | None = None
+    claim_timeout: float = 1200.0
+    claim_work_wait: float = 20.0
+    resolver_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class InspectSettings:
+    """Defaults for `tcw inspect-runs`."""
+
+    concurrency: int = 16
+
+
+@dataclass(frozen=True)
+class Config:
+    root_url: str | None = None
+    credentials: Credentials = field(default_factory=Credentials)
+    log_format: LogFormat = "text"
+    verbosity: int = 0
+    debug: bool = False
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    queue: LocalQueueSettings = field(default_factory=LocalQueueSettings)
+    inspect: InspectSettings = field(default_factory=InspectSettings)
+
+    def client_options(self) -> dict[str, Any]:
+        """Options for the official ``taskcluster`` client classes."""
+        if not self.root_url:
+            raise ConfigError(["root_url: not set (use --root-url or TASKCLUSTER_ROOT_URL)"])
+        options: dict[str, Any] = {"rootUrl": self.root_url}
+        creds = self.credentials.for_client()
+        if creds:
+            options["credentials"] = creds
+        return options
+
+
+# The environment variables the official clients read, mapped onto our keys.
+TASKCLUSTER_ENV = {
+    "TASKCLUSTER_ROOT_URL": "root_url",
+    "TASKCLUSTER_CLIENT_ID": "credentials.client_id",
+    "TASKCLUSTER_ACCESS_TOKEN": "credentials.access_token",
+    "TASKCLUSTER_CERTIFICATE": "credentials.certificate",
+}
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """One settable value: its dotted key and declared type."""
+
+    key: str
+    hint: Any
+
+    @property
+    def env_name(self) -> str:
+        return "TCW_" + self.key.replace(".", "_").upper()
+
+
+def _leaves(cls: type[Any], prefix: str = "") -> dict[str, _Leaf]:
+    hints = typing.get_type_hints(cls)
+    leaves: dict[str, _Leaf] = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        key = prefix + f.name
+        if dataclasses.is_dataclass(hint):
+            leaves.update(_leaves(typing.cast(type[Any], hint), key + "."))
+        else:
+            leaves[key] = _Leaf(key, hint)
+    return leaves
+
+
+LEAVES = _leaves(Config)
+
+
+def load_config(
+    config_file: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Config:
+    """Merge defaults < file < environment < flags into one validated ``Config``.
+
+    ``flags`` maps dotted keys (``worker.capacity``) to values already typed by click; ``None`` values
+    mean "flag not given" and are skipped.
+    """
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(_from_file(Path(config_file), problems))
+    values.update(_from_environment(environ, problems))
+    for key, value in (flags or {}).items():
+        if value is None:
+            continue
+        if key not in LEAVES:
+            raise KeyError(f"unknown config key in flags: {key}")  # a programming error, not a user's
+        values[key] = _coerce(value, LEAVES[key].hint, f"option for {key}", problems)
+    config: Config = _build(Config, values, "")
+    if config.root_url:
+        config = dataclasses.replace(config, root_url=config.root_url.rstrip("/"))
+    problems.extend(_check(config))
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _from_file(path: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        problems.append(f"{path}: cannot read config file: {error.strerror or error}")
+        return {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problems.append(f"{path}{where}: not valid YAML: {getattr(error, 'problem', error)}")
+        return {}
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        problems.append(f"{path}: the config file must hold a mapping, not {type(document).__name__}")
+        return {}
+    values: dict[str, Any] = {}
+    _flatten(document, "", path, values, problems)
+    return values
+
+
+def _flatten(node: dict[Any, Any], prefix: str, path: Path, out: dict[str, Any], problems: list[str]) -> None:
+    sections = {key.rsplit(".", 1)[0] for key in LEAVES if "." in key}
+    for raw_key, value in node.items():
+        key = prefix + str(raw_key).replace("-", "_")
+        if key in sections:
+            if isinstance(value, dict):
+                _flatten(value, key + ".", path, out, problems)
+            else:
+                problems.append(f"{path}: {key}: expected a mapping of settings")
+        elif key in LEAVES:
+            out[key] = _coerce(value, LEAVES[key].hint, f"{path}: {key}", problems)
+        else:
+            problems.append(f"{path}: {key}: unknown key{_suggest(key)}")
+
+
+def _suggest(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(LEAVES), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _from_environment(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, key in TASKCLUSTER_ENV.items():
+        if environ.get(name):
+            values[key] = environ[name]
+    for leaf in LEAVES.values():
+        raw = environ.get(leaf.env_name)
+        if raw is not None and raw != "":
+            values[leaf.key] = _coerce_text(raw, leaf.hint, f"environment {leaf.env_name}", problems)
+    return values
+
+
+def _optional_inner(hint: Any) -> Any:
+    """``X | None`` -> ``X``; anything else unchanged."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
+def _coerce_text(raw: str, hint: Any, place: str, problems: list[str]) -> Any:
+    """Environment values are text: parse them into the declared type first."""
+    inner = _optional_inner(hint)
+    origin = typing.get_origin(inner)
+    if inner is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        problems.append(f"{place}: expected true or false, got {raw!r}")
+        return None
+    if inner in (int, float):
+        try:
+            return inner(raw)
+        except ValueError:
+            problems.append(f"{place}: expected {_type_name(inner)}, got {raw!r}")
+            return None
+    if origin is tuple:
+        return tuple(
+            part for part in raw.split(os.pathsep if "directories" in place.lower() else ",") if part
+        )
+    if origin in (Mapping, dict):
+        document = yaml.safe_load(raw)
+        return _coerce(document, hint, place, problems)
+    return _coerce(raw, hint, place, problems)
+
+
+def _type_name(hint: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    return names.get(hint, str(hint))
+
+
+def _coerce(value: Any, hint: Any, place: str, problems: list[str]) -> Any:
+    """Check a value (from YAML or click) against the declared type; record a problem if it does not fit."""
+    if value is None:
+        if _optional_inner(hint) is not hint:
+            return None
+        problems.append(f"{place}: must not be empty")
+        return None
+    inner = _optional_inner(hint)
+    origin = typing.get_origin(inner)
+    if origin is Literal:
+        return _coerce_choice(value, typing.get_args(inner), place, problems)
+    if origin is tuple:
+        return _coerce_strings(value, place, problems)
+    if origin in (Mapping, dict):
+        return _coerce_mapping(value, place, problems)
+    return _coerce_scalar(value, inner, place, problems)
+
+
+def _coerce_choice(value: Any, choices: tuple[str, ...], place: str, problems: list[str]) -> Any:
+    if value in choices:
+        return value
+    problems.append(f"{place}: expected one of {', '.join(choices)}, got {value!r}")
+    return None
+
+
+def _coerce_scalar(value: Any, inner: Any, place: str, problems: list[str]) -> Any:
+    if isinstance(value, bool) and inner is not bool:
+        problems.append(f"{place}: expected {_type_name(inner)}, got {value!r}")
+        return None
+    if inner is float and isinstance(value, int | float):
+        return float(value)
+    if inner in (int, str, bool):
+        if isinstance(value, inner):
+            return value
+        problems.append(f"{place}: expected {_type_name(inner)}, got {value!r}")
+        return None
+    raise TypeError(f"config type {inner!r} has no coercion")  # a programming error
+
+
+def _coerce_strings(value: Any, place: str, problems: list[str]) -> tuple[str, ...] | None:
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    problems.append(f"{place}: expected a list of strings, got {value!r}")
+    return None
+
+
+def _coerce_mapping(value: Any, place: str, problems: list[str]) -> Mapping[str, str] | None:
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return types.MappingProxyType(dict(value))
+    problems.append(f"{place}: expected a mapping of strings to strings, got {value!r}")
+    return None
+
+
+def _build(cls: type[Any], values: Mapping[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        key = prefix + f.name
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[f.name] = _build(typing.cast(type[Any], hint), values, key + ".")
+        elif key in values and (values[key] is not None or _optional_inner(hint) is not hint):
+            kwargs[f.name] = values[key]
+    return cls(**kwargs)
+
+
+def _check(config: Config) -> list[str]:
+    """Rules beyond types: identifiers, ranges, URLs."""
+    problems: list[str] = []
+    worker = config.worker
+    for key, value in (
+        ("worker.provisioner_id", worker.provisioner_id),
+        ("worker.worker_group", worker.worker_group),
+        ("worker.worker_id", worker.worker_id),
+    ):
+        if value is not None and not ID_PATTERN.match(value):
+            problems.append(f"{key}: {value!r} does not match {ID_PATTERN.pattern}")
+    if worker.worker_type is not None and not WORKER_TYPE_PATTERN.match(worker.worker_type):
+        problems.append(
+            f"worker.worker_type: {worker.worker_type!r} does not match {WORKER_TYPE_PATTERN.pattern}"
+        )
+    positives = (
+        ("worker.capacity", worker.capacity),
+        ("worker.max_tasks", worker.max_tasks),
+        ("inspect.concurrency", config.inspect.concurrency),
+    )
+    problems.extend(
+        f"{key}: must be at least 1, got {value}"
+        for key, value in positives
+        if value is not None and value < 1
+    )
+    if worker.shutdown_grace < 0:
+        problems.append(f"worker.shutdown_grace: must not be negative, got {worker.shutdown_grace}")
+    if not 0 <= config.queue.port <= 65535:
+        problems.append(f"queue.port: must be 0..65535, got {config.queue.port}")
+    if config.root_url and not re.match(r"^https?://[^/]+/?$", config.root_url):
+        problems.append(f"root_url: {config.root_url!r} is not a root URL like https://tc.example.com")
+    return problems
+
+
+def with_root_url(config: Config, root_url: str) -> Config:
+    """A copy of ``config`` pointing at another deployment (the local queue, in demos and tests)."""
+    return dataclasses.replace(config, root_url=root_url.rstrip("/"))

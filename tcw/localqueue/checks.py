@@ -1,0 +1,293 @@
+"""Request checks of our own: route arguments and request bodies, with the real service's 400 answers.
+
+tcw must run without the official references, so the rules here are written as small composable checks
+(`string`, `integer`, `fields`...), not loaded from schemas. Each check returns every problem it sees, with
+its place, so one 400 tells a caller everything that is wrong. Also here: createTask's rules beyond the
+body's shape (dates, task queue, defaults) and the list methods' pagination arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from tcw.localqueue.api import InputError, InputValidationError, InvalidRequestArguments
+from tcw.localqueue.dates import format_date, parse_date
+
+SLUGID = re.compile(r"^[A-Za-z0-9_-]{8}[Q-T][A-Za-z0-9_-][CGKOSWaeimquy26-][A-Za-z0-9_-]{10}[AQgw]$")
+IDENTIFIER = re.compile(r"^[a-zA-Z0-9-_]{1,38}$")
+PROVISIONER_ID = IDENTIFIER
+WORKER_TYPE = re.compile(r"^[a-z]([-a-z0-9]{0,36}[a-z0-9])?$")
+TASK_QUEUE_ID = re.compile(r"^[a-zA-Z0-9-_]{1,38}/[a-z]([-a-z0-9]{0,36}[a-z0-9])?$")
+RUN_ID = re.compile(r"^[0-9]{1,4}$")
+PROJECT_ID = re.compile(r"^[a-zA-Z0-9._/-]{1,500}$")
+PRINTABLE = re.compile(r"^[ -~]*$")
+SOURCE_URL = re.compile(r"^(https?://|ssh://|git@)")
+PRIORITIES = ("highest", "very-high", "high", "medium", "low", "very-low", "lowest")
+EXCEPTION_REASONS = (
+    "worker-shutdown",
+    "malformed-payload",
+    "resource-unavailable",
+    "internal-error",
+    "intermittent-task",
+)
+
+# Route argument rules, by argument name; arguments not named here are taken as they come.
+PARAM_PATTERNS: dict[str, re.Pattern[str]] = {
+    "taskId": SLUGID,
+    "taskGroupId": SLUGID,
+    "runId": RUN_ID,
+    "taskQueueId": TASK_QUEUE_ID,
+    "provisionerId": PROVISIONER_ID,
+    "workerType": WORKER_TYPE,
+    "workerGroup": IDENTIFIER,
+    "workerId": IDENTIFIER,
+}
+
+Check = Callable[[Any, str], list[str]]
+
+
+def check_params(params: Mapping[str, str]) -> None:
+    """400 InvalidRequestArguments when a route argument breaks its pattern (runId also 0..1000)."""
+    problems = [
+        f"{name} {value!r} does not match {PARAM_PATTERNS[name].pattern}"
+        for name, value in params.items()
+        if name in PARAM_PATTERNS and not PARAM_PATTERNS[name].match(value)
+    ]
+    if "runId" in params and not problems and int(params["runId"]) > 1000:
+        problems.append(f"runId {params['runId']} is above 1000")
+    if problems:
+        raise InvalidRequestArguments("Invalid request arguments:\n" + "\n".join(problems))
+
+
+def check_body(check: Check, body: Any) -> None:
+    """400 InputValidationError listing every problem of ``body``."""
+    problems = check(body, "body")
+    if problems:
+        raise InputValidationError("Schema validation error:\n" + "\n".join(problems))
+
+
+def string(
+    pattern: re.Pattern[str] | None = None, *, min_length: int = 0, max_length: int | None = None
+) -> Check:
+    def check(value: Any, place: str) -> list[str]:
+        if not isinstance(value, str):
+            return [f"{place} must be a string"]
+        if len(value) < min_length:
+            return [f"{place} must be at least {min_length} characters long"]
+        if max_length is not None and len(value) > max_length:
+            return [f"{place} must be at most {max_length} characters long"]
+        if pattern is not None and not pattern.match(value):
+            return [f"{place} must match {pattern.pattern}"]
+        return []
+
+    return check
+
+
+def integer(minimum: int, maximum: int) -> Check:
+    def check(value: Any, place: str) -> list[str]:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return [f"{place} must be an integer"]
+        if not minimum <= value <= maximum:
+            return [f"{place} must be between {minimum} and {maximum}"]
+        return []
+
+    return check
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: Any, place: str) -> list[str]:
+        if value not in choices:
+            return [f"{place} must be one of {', '.join(choices)}"]
+        return []
+
+    return check
+
+
+def date_time(value: Any, place: str) -> list[str]:
+    try:
+        parse_date(value)
+    except (ValueError, TypeError):
+        return [f"{place} must be an ISO 8601 date-time with a time zone"]
+    return []
+
+
+def json_object(value: Any, place: str) -> list[str]:
+    return [] if isinstance(value, dict) else [f"{place} must be an object"]
+
+
+def array(item: Check, *, max_items: int | None = None, unique: bool = False) -> Check:
+    def check(value: Any, place: str) -> list[str]:
+        if not isinstance(value, list):
+            return [f"{place} must be an array"]
+        if max_items is not None and len(value) > max_items:
+            return [f"{place} must have at most {max_items} items"]
+        problems = [p for index, element in enumerate(value) for p in item(element, f"{place}[{index}]")]
+        if unique and not problems and len({repr(element) for element in value}) != len(value):
+            problems.append(f"{place} must not repeat items")
+        return problems
+
+    return check
+
+
+def string_map(value_check: Check) -> Check:
+    def check(value: Any, place: str) -> list[str]:
+        if not isinstance(value, dict):
+            return [f"{place} must be an object"]
+        return [p for key, element in value.items() for p in value_check(element, f"{place}.{key}")]
+
+    return check
+
+
+def fields(required: Mapping[str, Check], optional: Mapping[str, Check] | None = None) -> Check:
+    """An object with exactly these properties (no others), each checked."""
+    optional = optional or {}
+
+    def check(value: Any, place: str) -> list[str]:
+        if not isinstance(value, dict):
+            return [f"{place} must be an object"]
+        problems = [f"{place}.{name} is required" for name in required if name not in value]
+        for name, element in value.items():
+            rule = required.get(name) or optional.get(name)
+            if rule is None:
+                problems.append(f"{place}.{name} is not allowed")
+            else:
+                problems.extend(rule(element, f"{place}.{name}"))
+        return problems
+
+    return check
+
+
+IDENTIFIER_CHECK = string(IDENTIFIER)
+SLUGID_CHECK = string(SLUGID)
+
+TASK_METADATA = fields(
+    {
+        "name": string(max_length=255),
+        "description": string(max_length=32768),
+        "owner": string(max_length=255),
+        "source": string(SOURCE_URL, max_length=4096),
+    }
+)
+
+CREATE_TASK = fields(
+    {"created": date_time, "deadline": date_time, "payload": json_object, "metadata": TASK_METADATA},
+    {
+        "expires": date_time,
+        "dependencies": array(SLUGID_CHECK, max_items=10000, unique=True),
+        "extra": json_object,
+        "priority": one_of(*PRIORITIES),
+        "projectId": string(PROJECT_ID),
+        "provisionerId": string(PROVISIONER_ID),
+        "workerType": string(WORKER_TYPE),
+        "taskQueueId": string(TASK_QUEUE_ID),
+        "requires": one_of("all-completed", "all-resolved"),
+        "retries": integer(0, 49),
+        "routes": array(string(min_length=1, max_length=249), max_items=64, unique=True),
+        "schedulerId": IDENTIFIER_CHECK,
+        "scopes": array(string(PRINTABLE)),
+        "tags": string_map(string(max_length=4096)),
+        "taskGroupId": SLUGID_CHECK,
+    },
+)
+
+WORKER = {"workerGroup": IDENTIFIER_CHECK, "workerId": IDENTIFIER_CHECK}
+
+# Input checks per method name; methods without an entry take no body (or ignore it).
+BODY_CHECKS: dict[str, Check] = {
+    "createTask": CREATE_TASK,
+    "claimWork": fields(WORKER, {"tasks": integer(1, 32)}),
+    "claimTask": fields(WORKER),
+    "reportException": fields({"reason": one_of(*EXCEPTION_REASONS)}),
+    "quarantineWorker": fields({"quarantineUntil": date_time}, {"quarantineInfo": string(max_length=4000)}),
+    "declareWorker": fields({"expires": date_time}),
+    "changeTaskPriority": fields({"newPriority": one_of(*PRIORITIES)}),
+    "changeTaskGroupPriority": fields({"newPriority": one_of(*PRIORITIES)}),
+    "tasks": fields({}, {"taskIds": array(string())}),
+    "statuses": fields({}, {"taskIds": array(string())}),
+}
+
+
+# -- createTask's rules beyond the body's shape
+
+MAX_DEADLINE = timedelta(days=5)
+CLOCK_SKEW = timedelta(minutes=15)
+DEFAULT_LIFETIME_AFTER_DEADLINE = timedelta(days=365)
+
+
+def task_definition(task_id: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The stored definition (as ``task`` returns it): defaults filled, dates in the service's format."""
+    task_queue_id = _task_queue_id(body)
+    created, deadline = parse_date(body["created"]), parse_date(body["deadline"])
+    expires = parse_date(body["expires"]) if "expires" in body else deadline + DEFAULT_LIFETIME_AFTER_DEADLINE
+    if created > now + CLOCK_SKEW:
+        raise InputError("Created timestamp cannot be in the future")
+    if deadline > now + MAX_DEADLINE:
+        raise InputError(f"Deadline cannot be more than {MAX_DEADLINE.days} days into the future")
+    if deadline < created:
+        raise InputError("Deadline cannot be before the created timestamp")
+    if expires < deadline:
+        raise InputError("Expires cannot be before the deadline")
+    provisioner_id, worker_type = task_queue_id.split("/", 1)
+    return {
+        "provisionerId": provisioner_id,
+        "workerType": worker_type,
+        "taskQueueId": task_queue_id,
+        "schedulerId": body.get("schedulerId", "-"),
+        "projectId": body.get("projectId", "none"),
+        "taskGroupId": body.get("taskGroupId", task_id),
+        "dependencies": body.get("dependencies", []),
+        "requires": body.get("requires", "all-completed"),
+        "routes": body.get("routes", []),
+        "priority": body.get("priority", "lowest"),
+        "retries": body.get("retries", 5),
+        "created": format_date(created),
+        "deadline": format_date(deadline),
+        "expires": format_date(expires),
+        "scopes": body.get("scopes", []),
+        "payload": body["payload"],
+        "metadata": body["metadata"],
+        "tags": body.get("tags", {}),
+        "extra": body.get("extra", {}),
+    }
+
+
+def _task_queue_id(body: dict[str, Any]) -> str:
+    given = body.get("taskQueueId")
+    legacy = (body.get("provisionerId"), body.get("workerType"))
+    if given is None:
+        if None in legacy:
+            raise InputError("A task needs taskQueueId (or both provisionerId and workerType)")
+        return f"{legacy[0]}/{legacy[1]}"
+    if legacy != (None, None) and f"{legacy[0]}/{legacy[1]}" != given:
+        raise InputError("taskQueueId must equal provisionerId/workerType when both are given")
+    return str(given)
+
+
+def priorities_at_least(priority: str) -> list[str]:
+    """A create-task scope for a higher priority also allows lower ones."""
+    return list(PRIORITIES[: PRIORITIES.index(priority) + 1])
+
+
+# -- pagination
+
+MAX_PAGE = 1000
+
+
+def page(query: Mapping[str, str]) -> tuple[int, int]:
+    """``(limit, offset)`` from a list method's query: page size min(limit, 1000), and the offset our
+    continuation tokens carry (they are opaque to callers)."""
+    raw_limit = query.get("limit", str(MAX_PAGE))
+    if not raw_limit.isdigit() or int(raw_limit) < 1:
+        raise InvalidRequestArguments(f"limit must be a positive integer, got {raw_limit!r}")
+    token = query.get("continuationToken", "0")
+    if not token.isdigit():
+        raise InvalidRequestArguments(f"continuationToken {token!r} is not one this queue handed out")
+    return min(int(raw_limit), MAX_PAGE), int(token)
+
+
+def next_token(offset: int, limit: int, returned: int) -> dict[str, str]:
+    """``{"continuationToken": ...}`` when a full page was returned (more may follow), else ``{}``."""
+    return {"continuationToken": str(offset + limit)} if returned >= limit else {}

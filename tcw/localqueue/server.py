@@ -1,0 +1,259 @@
+"""``LocalQueue``: runs the local queue in the foreground (`tcw queue serve`) or in a background thread with
+its own event loop (tests, demos and in-process use), and hands out the credentials to talk to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from tcw.config import LocalQueueSettings, default_state_dir
+from tcw.errors import UsageError
+from tcw.localqueue import resolvers, store
+from tcw.localqueue.app import LocalQueueState, make_app
+from tcw.localqueue.clients import Client, ClientStore, generate_access_token
+
+log = logging.getLogger(__name__)
+
+ISSUER_CLIENT_ID = "static/taskcluster/queue"
+SHUTDOWN_GRACE = 0.25  # seconds in-flight requests (long polls) get when the queue stops
+START_TIMEOUT = 30.0
+
+
+class LocalQueue:
+    """A local Taskcluster-compatible Queue and object service at ``root_url``.
+
+    ``with LocalQueue(settings) as queue:`` serves in a background thread until the block ends;
+    ``serve_forever()`` serves in the calling thread until SIGINT or SIGTERM.
+    """
+
+    def __init__(self, settings: LocalQueueSettings | None = None) -> None:
+        self.settings = settings or LocalQueueSettings()
+        self.db_path = self._db_path()
+        self.root_url = ""
+        self.root_credentials: dict[str, str] | None = None
+        self.credentials_file: Path | None = None
+        self.created_root_credentials = False
+        self._state: LocalQueueState | None = None
+        self._runner: web.AppRunner | None = None
+        self._resolver: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._temp_dir: Path | None = None
+
+    def _db_path(self) -> str:
+        if self.settings.db is None:
+            return str(default_state_dir() / "queue.sqlite3")
+        return self.settings.db
+
+    @property
+    def state(self) -> LocalQueueState:
+        if self._state is None:
+            raise RuntimeError("the local queue is not running")
+        return self._state
+
+    # -- talking to it
+
+    def client_options(self, credentials: dict[str, str] | None = None) -> dict[str, Any]:
+        """Options for ``taskcluster.Queue(...)`` (and Object, aio...): this root URL, these credentials
+        (default: the root client's)."""
+        options: dict[str, Any] = {"rootUrl": self.root_url}
+        chosen = credentials if credentials is not None else self.root_credentials
+        if chosen:
+            options["credentials"] = dict(chosen)
+        return options
+
+    def add_client(self, client_id: str, scopes: Iterable[str]) -> dict[str, str]:
+        """Add a permanent client (kept until the queue stops) and return its credentials."""
+        client = Client(client_id, generate_access_token(), tuple(scopes))
+        self.state.clients.add(client)
+        return {"clientId": client.client_id, "accessToken": client.access_token}
+
+    # -- background thread
+
+    def start(self) -> LocalQueue:
+        """Serve in a background thread; returns once the queue answers requests."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(ready, failure), name="tcw-local-queue", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(START_TIMEOUT):
+            raise RuntimeError("the local queue did not start in time")
+        if failure:
+            self._thread.join()
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port and the database; safe to call twice."""
+        loop, stopping, thread = self._loop, self._stopping, self._thread
+        if loop is not None and stopping is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                loop.call_soon_threadsafe(stopping.set)
+        if thread is not None:
+            thread.join()
+            self._thread = None
+
+    def __enter__(self) -> LocalQueue:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _thread_main(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve(on_ready=lambda _queue: ready.set()))
+        except BaseException as error:
+            if ready.is_set():
+                log.exception("the local queue stopped on an error")
+            failure.append(error)
+        finally:
+            ready.set()
+            loop.close()
+
+    # -- foreground
+
+    def serve_forever(self, on_ready: Callable[[LocalQueue], None] | None = None) -> None:
+        """Serve in this thread until SIGINT or SIGTERM; ``on_ready`` runs once the port is open."""
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            await self._serve(on_ready=on_ready, handle_signals=True)
+
+        asyncio.run(main())
+
+    async def _serve(
+        self, *, on_ready: Callable[[LocalQueue], None] | None, handle_signals: bool = False
+    ) -> None:
+        self._stopping = asyncio.Event()
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, self._stopping.set)
+        try:
+            await self._open()
+            if on_ready is not None:
+                on_ready(self)
+            await self._stopping.wait()
+        finally:
+            await self._close()
+
+    async def _open(self) -> None:
+        state = self._open_state()
+        self._state = state
+        self._runner = web.AppRunner(
+            make_app(state), access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_GRACE
+        )
+        await self._runner.setup()
+        listener = _listen(self.settings.host, self.settings.port)
+        host, port = listener.getsockname()[:2]
+        self.root_url = f"http://{host}:{port}"
+        state.root_url = self.root_url
+        try:
+            await web.SockSite(self._runner, listener).start()
+        except BaseException:
+            listener.close()
+            raise
+        self._resolver = asyncio.create_task(resolvers.run_forever(state, self.settings.resolver_interval))
+        log.info("local queue serving at %s (database %s)", self.root_url, self.db_path)
+
+    async def _close(self) -> None:
+        if self._resolver is not None:
+            self._resolver.cancel()
+            await asyncio.gather(self._resolver, return_exceptions=True)
+        if self._state is not None:
+            self._state.close_waiters()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._state is not None:
+            self._state.db.close()
+            self._state = None
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+    def _open_state(self) -> LocalQueueState:
+        in_memory = self.db_path == ":memory:"
+        if in_memory:
+            self._temp_dir = Path(tempfile.mkdtemp(prefix="tcw-local-queue-"))
+            blob_dir = self._temp_dir / "blobs"
+        else:
+            db_file = Path(self.db_path)
+            db_file.parent.mkdir(parents=True, exist_ok=True)
+            blob_dir = db_file.with_name(db_file.name + ".blobs")
+        clients = self._load_clients(in_memory)
+        blob_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            db = store.open_db(self.db_path)
+        except Exception as error:
+            raise UsageError(f"cannot open the local queue database {self.db_path}: {error}") from error
+        issuer = _issuer(db)
+        clients.add(issuer)
+        return LocalQueueState(
+            db=db,
+            root_url="",
+            blob_dir=blob_dir,
+            claim_timeout=self.settings.claim_timeout,
+            claim_work_wait=self.settings.claim_work_wait,
+            clients=clients,
+            issuer=issuer,
+        )
+
+    def _load_clients(self, in_memory: bool) -> ClientStore:
+        if self.settings.clients_file:
+            return ClientStore.from_file(Path(self.settings.clients_file))
+        if not in_memory:
+            db_file = Path(self.db_path)
+            self.credentials_file = db_file.with_name(db_file.stem + ".root-credentials.json")
+            self.created_root_credentials = not self.credentials_file.exists()
+        clients, root = ClientStore.with_root(self.credentials_file)
+        self.root_credentials = {"clientId": root.client_id, "accessToken": root.access_token}
+        return clients
+
+
+def _issuer(db: Any) -> Client:
+    """The queue's own client, which signs task credentials; its token is kept in the database so that
+    credentials issued before a restart still verify after it."""
+    token = store.get_meta(db, "issuer_access_token")
+    if token is None:
+        token = secrets.token_urlsafe(33)
+        with store.transaction(db):
+            store.set_meta(db, "issuer_access_token", token)
+    return Client(ISSUER_CLIENT_ID, token, ("*",))
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket with TCP_NODELAY, which accepted sockets inherit (asyncio sets it on them too):
+    without it, headers and body written apart wait ~40 ms for a delayed ACK."""
+    infos: Sequence[Any] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _name, address = infos[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        listener.bind(address)
+        listener.listen(512)
+    except OSError as error:
+        listener.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {error.strerror or error}") from error
+    listener.setblocking(False)
+    return listener

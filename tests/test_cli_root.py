@@ -1,0 +1,52 @@
+"""The root command: shared options, one-line errors with documented exit codes, lazy imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tcw.cli.main import SUBCOMMANDS
+from tests.fixtures.cli import REPO_ROOT, RunCli
+
+
+def test_help_lists_every_command(run_cli: RunCli) -> None:
+    result = run_cli(["tcw", "--help"])
+    assert SUBCOMMANDS
+    for command in SUBCOMMANDS:
+        assert f"\n  {command} " in result.stdout
+    assert "Exit codes" in result.stdout
+
+
+def test_help_does_not_import_the_server_or_the_client() -> None:
+    probe = (
+        "import sys; from tcw.cli.main import cli\n"
+        "try:\n    cli(['--help'], prog_name='tcw')\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in sys.modules\n"
+        "               if m.split('.')[0] in ('aiohttp', 'taskcluster', 'jsonschema'))\n"
+        "print('HEAVY', heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    assert "HEAVY []" in out.stdout
+
+
+def test_config_problems_exit_2_with_one_line_each(run_cli: RunCli, tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("worker:\n  capacity: many\n  nope: 1\n", encoding="utf-8")
+    result = run_cli(["tcw", "--config", str(config), "task", "status", "x"], exit_code=2)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 2, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version(run_cli: RunCli) -> None:
+    from tcw import __version__
+
+    assert __version__ in run_cli(["tcw", "--version"]).stdout
+
+
+def test_unknown_command_is_a_usage_error(run_cli: RunCli) -> None:
+    result = run_cli(["tcw", "fly"], exit_code=2)
+    assert "No such command" in result.stderr

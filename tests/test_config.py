@@ -1,0 +1,116 @@
+"""Config precedence and problem reporting (flags > env > file > defaults; all problems at once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tcw.config import Config, load_config
+from tcw.errors import ConfigError, ExitCode
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "tcw.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_need_no_file_and_no_environment() -> None:
+    config = load_config(environ={})
+    assert config == Config()
+    assert config.worker.capacity == 1
+    assert config.worker.task_queue_id is None
+
+
+def test_precedence_flags_over_environment_over_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "root_url: https://file.example.com\nworker:\n  capacity: 2\n  worker_group: from-file\n",
+    )
+    environ = {"TCW_WORKER_CAPACITY": "3", "TASKCLUSTER_ROOT_URL": "https://env.example.com/"}
+    config = load_config(path, environ=environ, flags={"worker.capacity": 4, "worker.worker_id": None})
+    assert config.worker.capacity == 4  # flag wins
+    assert config.root_url == "https://env.example.com"  # env over file, trailing slash stripped
+    assert config.worker.worker_group == "from-file"  # file over default
+    assert config.worker.worker_id is None  # a flag left unset does not erase anything
+
+
+def test_taskcluster_credentials_come_from_the_official_variables() -> None:
+    environ = {
+        "TASKCLUSTER_ROOT_URL": "https://tc.example.com",
+        "TASKCLUSTER_CLIENT_ID": "me",
+        "TASKCLUSTER_ACCESS_TOKEN": "secret-token",
+    }
+    config = load_config(environ=environ)
+    assert config.client_options() == {
+        "rootUrl": "https://tc.example.com",
+        "credentials": {"clientId": "me", "accessToken": "secret-token"},
+    }
+    assert "secret-token" not in repr(config)
+
+
+def test_every_problem_is_reported_at_once_with_its_place(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "worker:\n  capacity: lots\n  worker_group: has.dots\n  colour: blue\nlog_format: xml\nbogus: 1\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={"TCW_WORKER_SHUTDOWN_GRACE": "soon"})
+    problems = caught.value.problems
+    assert f"{path}: worker.capacity: expected an integer, got 'lots'" in problems
+    assert any(p.startswith(f"{path}: worker.colour: unknown key") for p in problems)
+    assert any(p.startswith(f"{path}: bogus: unknown key") for p in problems)
+    assert f"{path}: log_format: expected one of text, json, got 'xml'" in problems
+    assert "environment TCW_WORKER_SHUTDOWN_GRACE: expected a number, got 'soon'" in problems
+    assert any(p.startswith("worker.worker_group: 'has.dots' does not match") for p in problems)
+    assert caught.value.exit_code == ExitCode.USAGE
+
+
+def test_unknown_key_suggests_the_nearest(tmp_path: Path) -> None:
+    path = write(tmp_path, "worker:\n  capacty: 2\n")
+    with pytest.raises(ConfigError, match=r"did you mean worker\.capacity\?"):
+        load_config(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- a\n- b\n", "the config file must hold a mapping"),
+        ("worker: [1\n", "not valid YAML"),
+        ("worker: 3\n", "worker: expected a mapping of settings"),
+        ("worker:\n  worker_type: Linux_Big\n", "worker.worker_type: 'Linux_Big' does not match"),
+        ("worker:\n  capacity: 0\n", "worker.capacity: must be at least 1, got 0"),
+        ("root_url: https://tc.example.com/api\n", "is not a root URL"),
+        ("worker:\n  executors: {linux: 3}\n", "expected a mapping of strings to strings"),
+    ],
+)
+def test_file_problems(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_config(write(tmp_path, text), environ={})
+
+
+def test_missing_config_file_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "absent.yaml", environ={})
+
+
+def test_environment_booleans_and_lists() -> None:
+    config = load_config(
+        environ={"TCW_WORKER_KEEP_WORKDIR": "yes", "TCW_REGISTRY_DIRECTORIES": "/a:/b"},
+    )
+    assert config.worker.keep_workdir is True
+    assert config.registry.directories == ("/a", "/b")
+    with pytest.raises(ConfigError, match="expected true or false"):
+        load_config(environ={"TCW_WORKER_KEEP_WORKDIR": "maybe"})
+
+
+def test_config_is_frozen() -> None:
+    config = load_config(environ={})
+    with pytest.raises(AttributeError):
+        config.worker.capacity = 5  # type: ignore[misc]
+
+
+def test_client_options_without_root_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="root_url: not set"):
+        load_config(environ={}).client_options()
