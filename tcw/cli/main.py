@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # name -> "module:attribute"; each module owns one command (or one group of commands).
 SUBCOMMANDS: dict[str, str] = {
+    "run": "tcw.cli.run:run",
+    "claim-once": "tcw.cli.claim_once:claim_once",
     "validate-payload": "tcw.cli.validate_payload:validate_payload",
     "schemas": "tcw.cli.schemas:schemas",
     "queue": "tcw.cli.queue:queue",

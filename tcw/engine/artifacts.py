@@ -1,0 +1,168 @@
+"""The ``ArtifactPublisher`` of one run: ``object`` (or ``s3``), ``link``, ``reference`` and ``error``.
+
+Every call uses the run's current temporary credentials (through ``RunPort``) and retries what failed
+transiently; what still fails raises ``ResourceUnavailable`` so that an artifact is never silently missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+import aiohttp
+import taskcluster.aio.upload
+import taskcluster.exceptions
+
+from tcw.config import ArtifactStorage
+from tcw.engine.outcome import ResourceUnavailable, TaskFailed
+from tcw.engine.queue_port import QueueRefused, RunGone, RunPort, TransientQueueError, translate
+from tcw.engine.retry import retrying
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+UPLOAD_ATTEMPTS = 5
+_TRANSIENT = (
+    TransientQueueError,
+    aiohttp.ClientError,
+    TimeoutError,
+    taskcluster.exceptions.TaskclusterConnectionError,
+)
+_PUT_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120)
+
+
+def guess_content_type(name: str) -> str:
+    if name.endswith((".log", ".txt")):
+        return "text/plain"
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+class RunArtifacts:
+    """Publishes artifacts for the run behind ``port``; ``expires`` defaults to the task's."""
+
+    def __init__(self, port: RunPort, storage: ArtifactStorage = "object", attempts: int = UPLOAD_ATTEMPTS):
+        self.port = port
+        self.storage = storage
+        self.attempts = attempts
+        self.task_expires = str(port.claim.task["expires"])
+
+    async def upload(
+        self,
+        name: str,
+        source: Path | bytes,
+        *,
+        content_type: str | None = None,
+        expires: str | None = None,
+    ) -> None:
+        if isinstance(source, Path) and not source.is_file():
+            await self.error(name, "file-missing-on-worker", f"{source} does not exist on the worker")
+            raise TaskFailed(f"artifact {name}: {source} does not exist")
+        content_type = content_type or guess_content_type(name if isinstance(source, bytes) else source.name)
+        expires = expires or self.task_expires
+        if self.storage == "s3":
+            await self._upload_s3(name, source, content_type, expires)
+        else:
+            await self._upload_object(name, source, content_type, expires)
+        log.debug("uploaded artifact %s", name, extra=self.port.claim.log_fields)
+
+    async def link(self, name: str, target: str, *, expires: str | None = None) -> None:
+        await self._create(name, {"storageType": "link", "artifact": target}, expires)
+
+    async def reference(
+        self, name: str, url: str, *, content_type: str | None = None, expires: str | None = None
+    ) -> None:
+        body = {
+            "storageType": "reference",
+            "url": url,
+            "contentType": content_type or guess_content_type(url),
+        }
+        await self._create(name, body, expires)
+
+    async def error(self, name: str, reason: str, message: str, *, expires: str | None = None) -> None:
+        await self._create(
+            name, {"storageType": "error", "reason": reason, "message": message[:4096]}, expires
+        )
+
+    async def _create(self, name: str, body: Mapping[str, Any], expires: str | None) -> Mapping[str, Any]:
+        full = {**body, "expires": expires or self.task_expires}
+        return await self._step(f"create artifact {name}", lambda: self.port.create_artifact(name, full))
+
+    async def _step(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """One retried step; a final failure (other than the run being over) is ``ResourceUnavailable``."""
+        try:
+            return await retrying(operation, transient=_TRANSIENT, attempts=self.attempts)
+        except RunGone:
+            raise
+        except (*_TRANSIENT, QueueRefused, taskcluster.exceptions.TaskclusterFailure) as error:
+            raise ResourceUnavailable(f"{what} failed: {error}") from error
+
+    async def _upload_object(self, name: str, source: Path | bytes, content_type: str, expires: str) -> None:
+        body = {"storageType": "object", "expires": expires, "contentType": content_type}
+        reply = await self._create(name, body, expires)
+        upload_id = str(reply["uploadId"])
+        object_service = self.port.object_service(reply["credentials"])
+        options: dict[str, Any] = {
+            "projectId": reply["projectId"],
+            "name": reply["name"],
+            "contentType": content_type,
+            "expires": reply["expires"],
+            "uploadId": upload_id,
+            "objectService": object_service,
+        }
+
+        attempts = 0
+
+        async def transfer() -> None:
+            nonlocal attempts
+            attempts += 1
+            try:
+                await _upload_to_object_service(name, source, options)
+            except QueueRefused as error:
+                # An earlier attempt finished the upload but its answer was lost; the object name is locked
+                # to this artifact's uploadId, so the object there is ours (finishArtifact checks it).
+                if not (attempts > 1 and error.status == 409):
+                    raise
+                log.debug("artifact %s was uploaded by an earlier attempt", name)
+
+        await self._step(f"upload artifact {name}", transfer)
+        await self._step(f"finish artifact {name}", lambda: self.port.finish_artifact(name, upload_id))
+
+    async def _upload_s3(self, name: str, source: Path | bytes, content_type: str, expires: str) -> None:
+        body = {"storageType": "s3", "expires": expires, "contentType": content_type}
+        reply = await self._create(name, body, expires)
+        put_url = str(reply["putUrl"])
+
+        async def put() -> None:
+            if isinstance(source, bytes):
+                await self._put(put_url, source, len(source), content_type)
+                return
+            with source.open("rb") as file:
+                await self._put(put_url, file, os.fstat(file.fileno()).st_size, content_type)
+
+        await self._step(f"upload artifact {name}", put)
+
+    async def _put(self, url: str, data: bytes | BinaryIO, length: int, content_type: str) -> None:
+        headers = {"Content-Type": content_type, "Content-Length": str(length)}
+        session = self.port.session
+        async with session.put(url, data=data, headers=headers, timeout=_PUT_TIMEOUT) as response:
+            if response.status >= 500:
+                raise TransientQueueError(f"PUT of an s3 artifact answered {response.status}")
+            if response.status >= 400:
+                raise QueueRefused(f"PUT of an s3 artifact answered {response.status}", response.status)
+
+
+async def _upload_to_object_service(name: str, source: Path | bytes, options: Mapping[str, Any]) -> None:
+    """The official client's upload (createUpload, the bytes inline or by PUT, finishUpload)."""
+    if isinstance(source, bytes):
+        call = taskcluster.aio.upload.uploadFromBuf(data=source, contentLength=len(source), **options)
+        await translate(f"upload {name}", call)
+        return
+    with source.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        call = taskcluster.aio.upload.uploadFromFile(file=file, contentLength=size, **options)
+        await translate(f"upload {name}", call)

@@ -1,0 +1,133 @@
+"""The two ways to run the engine: `tcw run` (a daemon) and `tcw claim-once` (one task, for debugging).
+
+Both build the same ``Worker``: executor and payload check chosen before the first claim (so a bad config
+fails at once, not per task), one HTTP session for the worker's calls. The commands also remove the
+worker's own credentials from the environment any child process would inherit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tcw.config import Config
+from tcw.engine.claim import Claim
+from tcw.engine.isolation import protect_worker_secrets
+from tcw.engine.queue_port import open_queue
+from tcw.engine.shutdown import stop_on_signals
+from tcw.engine.worker import PayloadCheck, RunRecord, Worker
+from tcw.errors import UsageError
+from tcw.executors.base import Executor
+
+log = logging.getLogger(__name__)
+
+
+def check_work_root(path: Path) -> None:
+    """Refuse to start with a work root tasks cannot use: every claimed task would fail on it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise UsageError(f"work root {path}: not a writable directory ({error.strerror or error})") from error
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    executor: Executor
+    payload_check: PayloadCheck | None
+
+
+def prepare(config: Config) -> WorkerSetup:
+    """Choose the executor and payload check for the worker's queue; raises ``UsageError`` early."""
+    from tcw.engine.payload import payload_check_for
+    from tcw.executors.loader import executor_for_queue, resolve_executor
+
+    queue = config.worker.task_queue_id
+    if not queue:
+        raise UsageError("no task queue: give --task-queue P/W (or --provisioner-id and --worker-type)")
+    spec = executor_for_queue(queue, config.worker.executor, config.worker.executors)
+    return WorkerSetup(resolve_executor(spec), payload_check_for(config, queue, spec))
+
+
+@contextlib.asynccontextmanager
+async def open_worker(config: Config, setup: WorkerSetup) -> AsyncIterator[Worker]:
+    if not config.root_url:
+        raise UsageError("root_url: not set (use --root-url or TASKCLUSTER_ROOT_URL)")
+    async with open_queue(config.root_url, config.credentials.for_client()) as port:
+        worker = Worker(config, port, setup.executor, setup.payload_check)
+        check_work_root(worker.work_root)
+        try:
+            with stop_on_signals(worker.request_stop):
+                yield worker
+        finally:
+            await worker.close()
+
+
+async def serve(config: Config, setup: WorkerSetup | None = None) -> list[RunRecord]:
+    """Claim and run tasks until stopped (signals, ``max_tasks``, ``idle_timeout``)."""
+    async with open_worker(config, setup or prepare(config)) as worker:
+        log.info(
+            "worker %s/%s serving %s with capacity %d",
+            config.worker.worker_group,
+            worker.worker_id,
+            worker.task_queue_id,
+            config.worker.capacity,
+        )
+        records = await worker.run_forever()
+        log.info("worker stopped: %s", summarise(records))
+        return records
+
+
+def summarise(records: list[RunRecord]) -> str:
+    """``3 runs: 2 completed, 1 failed`` for the last log line of a worker."""
+    counts = Counter(str(r.resolution) if r.reported else "not reported" for r in records)
+    details = ", ".join(f"{count} {what}" for what, count in sorted(counts.items()))
+    return f"{len(records)} run{'s' if len(records) != 1 else ''}" + (f": {details}" if details else "")
+
+
+def run_daemon(config: Config) -> list[RunRecord]:
+    """`tcw run`: the daemon, until a stop signal, ``max_tasks`` or ``idle_timeout``."""
+    protect_worker_secrets()
+    return asyncio.run(serve(config))
+
+
+@dataclass(frozen=True)
+class ClaimOnceResult:
+    claim: Claim | None  # None: nothing to claim within the wait
+    record: RunRecord | None  # None: claimed but not run (released, or the run was not started)
+
+
+async def claim_one(
+    config: Config,
+    *,
+    wait: float,
+    run: bool = True,
+    on_claimed: Callable[[Claim], None] = lambda claim: None,
+    setup: WorkerSetup | None = None,
+) -> ClaimOnceResult:
+    """Claim at most one task within ``wait`` seconds; run and report it, or release it at once."""
+    async with open_worker(config, setup or prepare(config)) as worker:
+        claims = await worker.claim_within(wait, count=1)
+        if not claims:
+            return ClaimOnceResult(None, None)
+        claim = claims[0]
+        on_claimed(claim)
+        if not run:
+            await worker.release(claim)
+            return ClaimOnceResult(claim, worker.records[-1])
+        return ClaimOnceResult(claim, await worker.run_claimed(claim))
+
+
+def claim_once(
+    config: Config, *, wait: float, run: bool = True, on_claimed: Callable[[Claim], None] = lambda claim: None
+) -> ClaimOnceResult:
+    """`tcw claim-once`."""
+    protect_worker_secrets()
+    return asyncio.run(claim_one(config, wait=wait, run=run, on_claimed=on_claimed))

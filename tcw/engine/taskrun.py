@@ -1,0 +1,109 @@
+"""One claimed run on this worker: its directories, task log, cancellation, and its executor supervised.
+
+The ``TaskRun`` is the only mutable state of a run. Two things can end it early, and both only set
+``cancelled``: the claim being lost (``lose``: reclaim answered 409/404, nothing is reported) and the worker
+shutting down (``shut_down``: reported ``exception/worker-shutdown``). The executor kills its process tree
+when ``cancelled`` is set; if it does not return within ``KILL_GRACE`` its coroutine is cancelled too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from tcw.engine.artifacts import RunArtifacts
+from tcw.engine.claim import Claim
+from tcw.engine.outcome import WorkerShutdown
+from tcw.engine.queue_port import RunPort
+from tcw.engine.tasklog import TaskLog
+from tcw.executors.base import Executor, TaskContext
+
+log = logging.getLogger(__name__)
+
+KILL_GRACE = 2.0
+LOG_NAME = "public/logs/live_backing.log"
+LIVE_LOG_NAME = "public/logs/live.log"
+
+
+class TaskRun:
+    def __init__(self, claim: Claim, port: RunPort, work_root: Path, artifacts: RunArtifacts) -> None:
+        self.claim = claim
+        self.port = port
+        self.artifacts = artifacts
+        # The log sits beside the work directory, not in it, so the task cannot remove or replace it.
+        self.work_root = work_root
+        self.work_dir = work_root / f"task_{claim.task_id}_{claim.run_id}"
+        self.log_path = work_root / f"task_{claim.task_id}_{claim.run_id}.log"
+        self.cancelled = asyncio.Event()
+        self.lost: str | None = None
+        self.shutting_down = False
+
+    def lose(self, why: str) -> None:
+        """The run is over at the queue: stop the task and report nothing."""
+        if self.lost is None:
+            self.lost = why
+            log.warning("run is over, stopping the task: %s", why, extra=self.claim.log_fields)
+        self.cancelled.set()
+
+    def shut_down(self) -> None:
+        """The worker is stopping: stop the task; it is reported ``exception/worker-shutdown``."""
+        self.shutting_down = True
+        self.cancelled.set()
+
+    def prepare(self) -> TaskLog:
+        self.work_root.mkdir(parents=True, exist_ok=True)
+        return TaskLog(self.log_path, f"{self.claim.task_id}.{self.claim.run_id}")
+
+    def context(self, task_log: TaskLog) -> TaskContext:
+        self.work_dir.mkdir(exist_ok=True)
+        return TaskContext(
+            task_id=self.claim.task_id,
+            run_id=self.claim.run_id,
+            task=self.claim.task,
+            work_dir=self.work_dir,
+            log=task_log.logger,
+            log_path=self.log_path,
+            cancelled=self.cancelled,
+            root_url=self.port.root_url,
+            credentials=self._credentials,
+            artifacts=self.artifacts,
+        )
+
+    def _credentials(self) -> Mapping[str, str]:
+        return dict(self.claim.credentials())
+
+    async def supervise(self, executor: Executor, ctx: TaskContext) -> None:
+        """Run the executor until it ends, or until ``cancelled`` and a short grace to kill its tree."""
+
+        async def execute() -> None:
+            await executor(ctx)
+
+        job = asyncio.create_task(execute())
+        stop = asyncio.create_task(self.cancelled.wait())
+        try:
+            await asyncio.wait({job, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not job.done():
+                await asyncio.wait({job}, timeout=KILL_GRACE)
+            if not job.done():
+                log.warning("executor ignored cancellation; cancelling it", extra=self.claim.log_fields)
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
+                raise WorkerShutdown("the task was stopped")
+            if job.cancelled():
+                raise WorkerShutdown("the task was stopped")
+            job.result()
+        finally:
+            stop.cancel()
+            if not job.done():
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await job
+
+    def remove_files(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)

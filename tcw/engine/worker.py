@@ -1,0 +1,400 @@
+"""The worker: claim work, run each claimed task, keep its claim alive, report it, stop when asked.
+
+Public methods follow the protocol in order. ``run_once`` does one claim/run/report cycle; ``run_forever``
+repeats it with up to ``capacity`` runs at a time until stopped, ``max_tasks`` or ``idle_timeout``. Nothing
+here prints or exits: results come back as ``RunRecord`` values and log records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tcw.config import Config
+from tcw.engine.artifacts import RunArtifacts
+from tcw.engine.claim import Claim
+from tcw.engine.identity import default_worker_id
+from tcw.engine.keepalive import keep_alive
+from tcw.engine.outcome import (
+    MalformedPayload,
+    Reason,
+    Resolution,
+    State,
+    TaskOutcome,
+    WorkerShutdown,
+    resolve,
+)
+from tcw.engine.queue_port import QueuePort, QueueRefused, RunGone
+from tcw.engine.retry import backoff_delay
+from tcw.engine.tasklog import TaskLog
+from tcw.engine.taskrun import LIVE_LOG_NAME, LOG_NAME, TaskRun
+from tcw.errors import QueueUnavailable, UsageError
+from tcw.executors.base import Executor
+
+log = logging.getLogger(__name__)
+
+PayloadCheck = Callable[[Mapping[str, Any]], str | None]
+"""Returns the rendered problems of a payload this worker must not run, or None when it may run."""
+
+WORKER_SHUTDOWN = Resolution(State.EXCEPTION, Reason.WORKER_SHUTDOWN)
+RECORDS_KEPT = 10_000  # the most recent runs; a daemon must not grow with every task it ever ran
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """How one run ended on this worker. ``reported`` is False when the run was over at the queue."""
+
+    task_id: str
+    run_id: int
+    resolution: Resolution
+    reported: bool
+    duration: float
+
+
+class Worker:
+    def __init__(
+        self,
+        config: Config,
+        port: QueuePort,
+        executor: Executor,
+        payload_check: PayloadCheck | None = None,
+    ) -> None:
+        settings = config.worker
+        if not settings.task_queue_id:
+            raise UsageError("no task queue: give --task-queue P/W (or --provisioner-id and --worker-type)")
+        self.settings = settings
+        self.task_queue_id = settings.task_queue_id
+        self.worker_id = settings.worker_id or default_worker_id()
+        self.port = port
+        self.executor = executor
+        self.payload_check = payload_check
+        self.work_root = Path(settings.work_root or Path(tempfile.gettempdir()) / "tcw-work")
+        self.records: deque[RunRecord] = deque(maxlen=RECORDS_KEPT)
+        self._running: dict[str, asyncio.Task[RunRecord]] = {}
+        self._runs: dict[str, TaskRun] = {}
+        self._cleanups: set[asyncio.Task[None]] = set()
+        self._claimed = 0
+        self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._last_active = time.monotonic()
+        self._empty_polls = 0
+        self._failed_polls = 0
+        self._last_poll_error: QueueUnavailable | None = None
+
+    # -- 1. claim ------------------------------------------------------------------------------------
+
+    async def claim_work(self, count: int) -> list[Claim]:
+        """One ``claimWork`` long-poll for up to ``count`` tasks; empty answers and errors back off."""
+        try:
+            claims = await self.port.claim_work(
+                self.task_queue_id, self.settings.worker_group, self.worker_id, count
+            )
+        except QueueRefused as error:
+            if self._claimed == 0:  # refused from the start: credentials or scopes, not a passing fault
+                raise QueueRefused(_refused_hint(error, self.task_queue_id), error.status) from error
+            self._failed_polls += 1
+            log.error("claimWork refused: %s", error.message)
+            await asyncio.sleep(backoff_delay(self._failed_polls, 0.5, 30.0))
+            return []
+        except QueueUnavailable as error:
+            self._failed_polls += 1
+            self._last_poll_error = error
+            log.warning("claimWork failed: %s", error.message)
+            await asyncio.sleep(backoff_delay(self._failed_polls, 0.5, 30.0))
+            return []
+        self._failed_polls = 0
+        self._last_poll_error = None
+        if not claims:
+            self._empty_polls += 1
+            await asyncio.sleep(backoff_delay(self._empty_polls, 0.05, 2.0))
+            return []
+        self._empty_polls = 0
+        self._claimed += len(claims)
+        for claim in claims:
+            log.info(
+                "claimed %s",
+                claim.name or "task",
+                extra={**claim.log_fields, "takenUntil": claim.taken_until.isoformat()},
+            )
+        return claims
+
+    async def claim_within(self, seconds: float, count: int = 1) -> list[Claim]:
+        """Poll for up to ``seconds`` (or until asked to stop); a poll still waiting then is abandoned.
+        Unlike the daemon, which backs off and tries again, a poll that fails raises ``QueueUnavailable``."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not self.stopping:
+            claims = await self._poll(count, timeout=left)
+            if claims:
+                return claims
+            if self._last_poll_error is not None:  # the client's retries failed: unreachable, not idle
+                raise self._last_poll_error
+        return []
+
+    async def _poll(self, count: int, timeout: float | None) -> list[Claim]:
+        """One claim poll, abandoned when the worker is asked to stop or ``timeout`` passes."""
+        poll = asyncio.create_task(self.claim_work(count))
+        stop = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({poll, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not poll.done():
+            poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
+            return []
+        return poll.result()
+
+    # -- 2. run --------------------------------------------------------------------------------------
+
+    async def run_claimed(self, claim: Claim) -> RunRecord:
+        """Run one claimed task to its end and report it; never raises for a task's sake."""
+        started = time.monotonic()
+        run = self._new_run(claim)
+        self._runs[claim.task_id] = run
+        keeper = asyncio.create_task(self.keep_alive(run))
+        try:
+            try:
+                resolution = await self._execute(run)
+            except Exception as error:  # a bug in the engine itself: the run still gets an answer
+                log.error("the worker failed running the task", exc_info=error, extra=claim.log_fields)
+                resolution = resolve(error)
+            reported = False
+            if run.lost is None:
+                reported = await self.report(run, resolution)
+        finally:
+            keeper.cancel()
+            self._runs.pop(claim.task_id, None)
+            if not self.settings.keep_workdir:
+                self._remove_in_background(run)
+        record = RunRecord(claim.task_id, claim.run_id, resolution, reported, time.monotonic() - started)
+        self._log_end(record, run)
+        self.records.append(record)
+        return record
+
+    def _remove_in_background(self, run: TaskRun) -> None:
+        """Remove the run's files off the loop and off the run's critical path: rmdir can take
+        milliseconds (filesystems mounted with ``discard``), time in which the next task can be claimed."""
+        job = asyncio.create_task(asyncio.to_thread(run.remove_files))
+        self._cleanups.add(job)
+        job.add_done_callback(self._cleanups.discard)
+
+    async def close(self) -> None:
+        """Wait for background clean-ups; call before the event loop ends."""
+        await asyncio.gather(*self._cleanups, return_exceptions=True)
+
+    def _new_run(self, claim: Claim) -> TaskRun:
+        port = self.port.for_run(claim)
+        return TaskRun(claim, port, self.work_root, RunArtifacts(port, self.settings.artifact_storage))
+
+    async def _execute(self, run: TaskRun) -> Resolution:
+        """Run the task and publish its log; the resolution to report (unless the run was lost)."""
+        try:
+            task_log = run.prepare()
+        except OSError as error:
+            log.error("cannot create the run directory: %s", error, extra=run.claim.log_fields)
+            return resolve(error)
+        with task_log:
+            ending = await self._run_task(run, task_log)
+            resolution = resolve(ending)
+            if run.lost is not None:
+                return resolution
+            # The last line of the log says how the run ended and why, where people look first.
+            task_log.logger.info("resolution: %s%s", resolution, f": {_describe(ending)}" if ending else "")
+            return await self._publish_log(run, resolution)
+
+    async def _run_task(self, run: TaskRun, task_log: TaskLog) -> BaseException | None:
+        """What the run ended with: None when it completed, else the exception that sets its resolution."""
+        claim = run.claim
+        task_log.logger.info(
+            "task %s run %s on %s/%s", claim.task_id, claim.run_id, self.settings.worker_group, self.worker_id
+        )
+        try:
+            self._check_payload(claim)
+            await run.supervise(self.executor, run.context(task_log))
+        except RunGone as error:
+            run.lose(error.message)
+            return error
+        except (Exception, WorkerShutdown) as error:  # one task's failure never stops the worker
+            if not isinstance(error, TaskOutcome | WorkerShutdown):  # a bug: its traceback is worth having
+                log.error("task raised unexpectedly", exc_info=error, extra=claim.log_fields)
+            return error
+        return None
+
+    def _check_payload(self, claim: Claim) -> None:
+        if self.payload_check is None:
+            return
+        problems = self.payload_check(claim.task.get("payload", {}))
+        if problems:
+            raise MalformedPayload(f"the payload does not match this worker's schema:\n{problems.rstrip()}")
+
+    async def _publish_log(self, run: TaskRun, resolution: Resolution) -> Resolution:
+        """Upload the task log (and the live.log link); a final failure is ``resource-unavailable``."""
+        try:
+            await asyncio.gather(
+                run.artifacts.upload(LOG_NAME, run.log_path, content_type="text/plain"),
+                run.artifacts.link(LIVE_LOG_NAME, LOG_NAME),
+            )
+        except RunGone as error:
+            run.lose(error.message)
+        except Exception as error:
+            log.error("cannot upload the task log: %s", error, extra=run.claim.log_fields)
+            if resolution.state is not State.EXCEPTION:
+                return resolve(error)
+        return resolution
+
+    # -- 3. keep alive -------------------------------------------------------------------------------
+
+    async def keep_alive(self, run: TaskRun) -> None:
+        await keep_alive(run.claim, run.port, run.lose)
+
+    # -- 4. report -----------------------------------------------------------------------------------
+
+    async def report(self, run: TaskRun, resolution: Resolution) -> bool:
+        """Report once; 5xx and connection errors are retried until it lands or the claim expired."""
+        attempt = 0
+        while True:
+            try:
+                await run.port.report(resolution)
+                return True
+            except RunGone as error:
+                log.warning("report dropped, the run is over: %s", error.message, extra=run.claim.log_fields)
+                return False
+            except QueueRefused as error:
+                log.error("report refused: %s", error.message, extra=run.claim.log_fields)
+                return False
+            except QueueUnavailable as error:
+                left = run.claim.seconds_left()
+                if left <= 0:
+                    log.error(
+                        "report abandoned, the claim expired: %s", error.message, extra=run.claim.log_fields
+                    )
+                    return False
+                log.warning("report failed, retrying: %s", error.message, extra=run.claim.log_fields)
+                await asyncio.sleep(min(backoff_delay(attempt, 0.5, 15.0), left))
+                attempt += 1
+
+    async def release(self, claim: Claim) -> bool:
+        """Give a claimed task back at once (``exception/worker-shutdown``), so the queue retries it."""
+        run = self._new_run(claim)
+        reported = await self.report(run, WORKER_SHUTDOWN)
+        self.records.append(RunRecord(claim.task_id, claim.run_id, WORKER_SHUTDOWN, reported, 0.0))
+        return reported
+
+    def _log_end(self, record: RunRecord, run: TaskRun) -> None:
+        fields = {"taskId": record.task_id, "runId": record.run_id, "duration": round(record.duration, 3)}
+        if record.reported:
+            log.info("resolved %s", record.resolution, extra=fields)
+        else:
+            log.warning("not reported (%s)", run.lost or "the report did not land", extra=fields)
+
+    # -- 5. stop -------------------------------------------------------------------------------------
+
+    def request_stop(self, *, immediate: bool = False) -> None:
+        """First call: stop claiming, let runs finish within the grace; a second (or immediate) call: now."""
+        if immediate or self._stopping.is_set():
+            log.warning("stopping now: %d running task(s) will be reported worker-shutdown", len(self._runs))
+            self._shut_down_runs()
+            self._stopping.set()
+            return
+        self._stopping.set()
+        grace = self.settings.shutdown_grace
+        log.info("stopping: no new claims; running tasks have %.0f s to finish", grace)
+        asyncio.get_running_loop().call_later(grace, self._shut_down_runs)
+
+    def _shut_down_runs(self) -> None:
+        for run in list(self._runs.values()):
+            run.shut_down()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    # -- loops ---------------------------------------------------------------------------------------
+
+    async def run_once(self) -> list[RunRecord]:
+        """One cycle: claim up to capacity (one long-poll), run what came, report it."""
+        claims = await self.claim_work(self.settings.capacity)
+        return list(await asyncio.gather(*(self.run_claimed(claim) for claim in claims)))
+
+    async def run_forever(self) -> list[RunRecord]:
+        """Claim and run until stopped, ``max_tasks`` claimed, or idle for ``idle_timeout``."""
+        while not self._done_claiming():
+            free = self._free_slots()
+            if free == 0:
+                await self._wait_for_slot()
+                continue
+            for claim in await self._claim_unless_stopped(free):
+                self._start(claim)
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        return list(self.records)
+
+    def _free_slots(self) -> int:
+        free = self.settings.capacity - len(self._running)
+        if self.settings.max_tasks is not None:
+            free = min(free, self.settings.max_tasks - self._claimed)
+        return max(0, free)
+
+    def _done_claiming(self) -> bool:
+        if self._stopping.is_set():
+            return True
+        if self.settings.max_tasks is not None and self._claimed >= self.settings.max_tasks:
+            return True
+        idle = self.settings.idle_timeout
+        if idle is not None and not self._running and time.monotonic() - self._last_active >= idle:
+            log.info("idle for %.0f s: stopping", idle)
+            return True
+        return False
+
+    async def _wait_for_slot(self) -> None:
+        self._slot_freed.clear()
+        stop = asyncio.create_task(self._stopping.wait())
+        freed = asyncio.create_task(self._slot_freed.wait())
+        await asyncio.wait({stop, freed}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        freed.cancel()
+
+    async def _claim_unless_stopped(self, free: int) -> list[Claim]:
+        """A claim poll abandoned when the worker is asked to stop or its idle time runs out."""
+        idle = self.settings.idle_timeout
+        timeout = None
+        if idle is not None and not self._running:
+            timeout = max(0.0, idle - (time.monotonic() - self._last_active))
+        return await self._poll(free, timeout)
+
+    def _start(self, claim: Claim) -> None:
+        key = f"{claim.task_id}/{claim.run_id}"
+        self._last_active = time.monotonic()
+        job = asyncio.create_task(self.run_claimed(claim))
+        self._running[key] = job
+        job.add_done_callback(lambda _: self._finished(key, job))
+
+    def _finished(self, key: str, job: asyncio.Task[RunRecord]) -> None:
+        self._running.pop(key, None)
+        if not job.cancelled() and job.exception() is not None:
+            log.error("run %s ended with an error in the worker", key, exc_info=job.exception())
+        self._last_active = time.monotonic()
+        self._slot_freed.set()
+
+
+def _describe(ending: BaseException) -> str:
+    if isinstance(ending, TaskOutcome | WorkerShutdown):
+        return str(ending) or type(ending).__name__
+    return f"internal error: {type(ending).__name__}: {ending}"
+
+
+def _refused_hint(error: QueueRefused, task_queue_id: str) -> str:
+    if error.status == 401:
+        return f"{error.message}\ncheck the worker's credentials (TASKCLUSTER_CLIENT_ID/ACCESS_TOKEN)"
+    if error.status == 403:
+        return (
+            f"{error.message}\nthe worker's client needs the scopes queue:claim-work:{task_queue_id} and "
+            "queue:worker-id:<workerGroup>/<workerId>"
+        )
+    return error.message

@@ -1,0 +1,152 @@
+"""Choosing and loading the executor that runs a task: ``shell``, an entry point, or ``module:function``.
+
+A purpose-specific worker is one function. Put it in an importable module::
+
+    # mysigner.py
+    from tcw.engine.outcome import MalformedPayload
+    from tcw.executors.base import TaskContext
+
+    async def sign(ctx: TaskContext) -> None:
+        if "file" not in ctx.payload:
+            raise MalformedPayload("payload.file is required")
+        ctx.log.info("signing %s", ctx.payload["file"])
+        (ctx.work_dir / "signed.bin").write_bytes(b"...")
+        await ctx.upload_artifact("public/signed.bin", ctx.work_dir / "signed.bin")
+
+and run ``tcw run --executor mysigner:sign``. Or register it in the package that ships it::
+
+    # setup.cfg
+    [options.entry_points]
+    tcw.executors =
+        signer = mysigner:sign
+
+and use ``--executor signer``, or pick it for some task queues only with the config's
+``worker.executors`` (``{"proj-release/signing-*": "signer"}``). Returning resolves the run ``completed``;
+raising a ``tcw.engine.outcome`` exception resolves it as that exception says. A plain ``def`` handler
+works too: it runs in a thread so it cannot block the worker's event loop, and it should check
+``ctx.cancelled.is_set()`` during long work, since a thread cannot be interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from tcw.errors import ConfigError, UsageError
+from tcw.executors.base import Executor, TaskContext
+from tcw.executors.shell import ShellExecutor
+from tcw.registry import keys
+
+ENTRY_POINT_GROUP = "tcw.executors"
+BUILTIN_EXECUTORS: Mapping[str, Callable[[], Executor]] = {"shell": ShellExecutor}
+
+
+def resolve_executor(spec: str) -> Executor:
+    """The executor named by ``spec``: a built-in name, an entry point in ``tcw.executors``, or
+    ``module:function``. Raises ``UsageError`` saying what is wrong with the spec."""
+    spec = spec.strip()
+    if not spec:
+        raise UsageError("executor: empty name; use 'shell', an entry point name or module:function")
+    if ":" in spec:
+        return as_executor(_import_target(spec), spec)
+    if spec in BUILTIN_EXECUTORS:
+        return BUILTIN_EXECUTORS[spec]()
+    return as_executor(_load_entry_point(spec), spec)
+
+
+def known_executor_names() -> list[str]:
+    """Built-in names and the entry points installed in ``tcw.executors``."""
+    return sorted(set(BUILTIN_EXECUTORS) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def executor_for_queue(task_queue_id: str, default: str, per_queue: Mapping[str, str]) -> str:
+    """The executor spec configured for ``task_queue_id`` (``provisionerId/workerType``).
+
+    Keys of ``per_queue`` are task queue ids or globs over them, matched as the payload-schema registry
+    matches its keys: an exact key beats any glob, then the glob with more literal characters wins. Two
+    equally specific globs that both match are a configuration error rather than a coin toss.
+    """
+    candidates = [key for key in per_queue if keys.matches(key, task_queue_id)]
+    if not candidates:
+        return default
+    best = max(keys.specificity(key) for key in candidates)
+    tied = sorted(key for key in candidates if keys.specificity(key) == best)
+    if len(tied) > 1:
+        raise ConfigError(
+            [
+                f"worker.executors: task queue {task_queue_id} matches {' and '.join(tied)} "
+                "equally; make one of them more specific"
+            ]
+        )
+    return per_queue[tied[0]]
+
+
+def as_executor(handler: object, spec: str) -> Executor:
+    """Wrap a handler as an executor: async handlers are used as they are, plain ones run in a thread."""
+    if not callable(handler):
+        raise UsageError(
+            f"executor {spec!r}: {type(handler).__name__} object is not callable; "
+            "it must be a function taking a TaskContext"
+        )
+    if inspect.isclass(handler):
+        raise UsageError(
+            f"executor {spec!r}: {handler.__name__} is a class; point at a function, or at an instance"
+        )
+    if _is_async(handler):
+        return handler
+    return _in_thread(handler)
+
+
+def _is_async(handler: Callable[..., Any]) -> bool:
+    # An instance whose class has ``async def __call__`` is async too.
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(type(handler).__call__)
+
+
+def _in_thread(handler: Callable[[TaskContext], Any]) -> Executor:
+    @functools.wraps(handler)
+    async def run_in_thread(ctx: TaskContext) -> None:
+        result = await asyncio.to_thread(handler, ctx)
+        if inspect.isawaitable(result):  # a plain function that returned a coroutine
+            await result
+
+    return run_in_thread
+
+
+def _import_target(spec: str) -> object:
+    module_name, _, attribute_path = spec.partition(":")
+    if not module_name or not attribute_path:
+        raise UsageError(f"executor {spec!r}: expected module:function, e.g. mypackage.handlers:sign")
+    try:
+        target: object = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and (module_name == error.name or module_name.startswith(f"{error.name}.")):
+            raise UsageError(f"executor {spec!r}: no module named {module_name!r}") from error
+        raise UsageError(f"executor {spec!r}: importing {module_name} failed: {error}") from error
+    except Exception as error:
+        raise UsageError(
+            f"executor {spec!r}: importing {module_name} failed: {type(error).__name__}: {error}"
+        ) from error
+    for attribute in attribute_path.split("."):
+        if not hasattr(target, attribute):
+            raise UsageError(f"executor {spec!r}: {module_name} has no attribute {attribute_path!r}")
+        target = getattr(target, attribute)
+    return target
+
+
+def _load_entry_point(name: str) -> object:
+    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not found:
+        known = ", ".join(known_executor_names())
+        raise UsageError(f"executor {name!r}: unknown; known executors: {known} (or give module:function)")
+    try:
+        return found[0].load()
+    except Exception as error:
+        raise UsageError(
+            f"executor {name!r}: its entry point {found[0].value} cannot be loaded: "
+            f"{type(error).__name__}: {error}"
+        ) from error
