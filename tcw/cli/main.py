@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 SUBCOMMANDS: dict[str, str] = {
     "run": "tcw.cli.run:run",
     "claim-once": "tcw.cli.claim_once:claim_once",
+    "inspect-runs": "tcw.cli.inspect_runs:inspect_runs",
     "validate-payload": "tcw.cli.validate_payload:validate_payload",
     "schemas": "tcw.cli.schemas:schemas",
     "queue": "tcw.cli.queue:queue",

@@ -1,0 +1,279 @@
+"""Reporters for an inspection: a rich table for people, JSON and CSV for scripts.
+
+The analysis returns result objects and never prints; these functions only render them. The JSON and CSV
+shapes are stable: fields may be added in a later version, none is renamed or removed without a new
+``version``.
+
+The JSON and CSV shapes are documented in docs/output-formats.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tcw.inspect.analyse import Analysis, PoolStats, WorkerDetail, WorkerStats
+from tcw.inspect.runs import Run
+from tcw.inspect.runs import format_time as iso
+
+VERSION = 1
+
+WORKER_COLUMNS = (
+    "taskQueueId",
+    "workerGroup",
+    "workerId",
+    "runs",
+    "resolved",
+    "completed",
+    "failed",
+    "exception",
+    "unresolved",
+    "badRuns",
+    "reasons",
+    "failureRate",
+    "exceptionRate",
+    "badRate",
+    "medianDuration",
+    "p95Duration",
+    "firstSeen",
+    "lastSeen",
+    "quarantineUntil",
+    "quarantined",
+    "pValue",
+    "adjustedPValue",
+    "flagged",
+    "flags",
+    "flagReasons",
+)
+RUN_COLUMNS = (
+    "taskId",
+    "runId",
+    "state",
+    "reasonCreated",
+    "reasonResolved",
+    "scheduled",
+    "started",
+    "resolved",
+    "duration",
+    "link",
+)
+
+
+def worker_entry(worker: WorkerStats, now: datetime) -> dict[str, Any]:
+    return {
+        "taskQueueId": worker.key.task_queue_id,
+        "workerGroup": worker.key.worker_group,
+        "workerId": worker.key.worker_id,
+        "runs": worker.runs,
+        "resolved": worker.resolved,
+        "completed": worker.completed,
+        "failed": worker.failed,
+        "exception": worker.exception,
+        "unresolved": worker.unresolved,
+        "badRuns": worker.bad,
+        "reasons": dict(worker.reasons),
+        "failureRate": worker.failure_rate,
+        "exceptionRate": worker.exception_rate,
+        "badRate": worker.bad_rate,
+        "medianDuration": worker.median_duration,
+        "p95Duration": worker.p95_duration,
+        "firstSeen": iso(worker.first_seen),
+        "lastSeen": iso(worker.last_seen),
+        "quarantineUntil": iso(worker.info.quarantine_until),
+        "quarantined": worker.info.quarantined(now),
+        "pValue": worker.p_value,
+        "adjustedPValue": worker.adjusted_p_value,
+        "flagged": worker.flagged,
+        "flags": [
+            {"kind": str(flag.kind), "reason": flag.reason, "figures": dict(flag.figures)}
+            for flag in worker.flags
+        ],
+    }
+
+
+def pool_entry(pool: PoolStats) -> dict[str, Any]:
+    return {
+        "taskQueueId": pool.task_queue_id,
+        "workers": pool.workers,
+        "runs": pool.runs,
+        "resolved": pool.resolved,
+        "badRuns": pool.bad,
+        "badRate": pool.bad_rate,
+        "medianDuration": pool.median_duration,
+        "p95Duration": pool.p95_duration,
+    }
+
+
+def run_entry(run: Run, root_url: str | None) -> dict[str, Any]:
+    return {
+        "taskId": run.task_id,
+        "runId": run.run_id,
+        "state": run.state,
+        "reasonCreated": run.reason_created,
+        "reasonResolved": run.reason_resolved,
+        "scheduled": iso(run.scheduled),
+        "started": iso(run.started),
+        "resolved": iso(run.resolved),
+        "duration": run.duration,
+        "link": run.link(root_url) if root_url else None,
+    }
+
+
+def analysis_document(analysis: Analysis, root_url: str | None, now: datetime) -> dict[str, Any]:
+    thresholds = analysis.thresholds
+    return {
+        "version": VERSION,
+        "rootUrl": root_url,
+        "settings": {
+            "test": str(thresholds.test),
+            "correction": str(thresholds.correction),
+            "alpha": thresholds.alpha,
+            "minRuns": thresholds.min_runs,
+        },
+        "flagged": len(analysis.flagged),
+        "pools": [pool_entry(pool) for pool in analysis.pools],
+        "workers": [worker_entry(worker, now) for worker in analysis.workers],
+    }
+
+
+def worker_document(detail: WorkerDetail, root_url: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "rootUrl": root_url,
+        "worker": worker_entry(detail.stats, now),
+        "runs": [run_entry(run, root_url) for run in detail.runs],
+    }
+
+
+def write_json(document: Mapping[str, Any], stream: IO[str]) -> None:
+    json.dump(document, stream, indent=2)
+    stream.write("\n")
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _worker_row(entry: Mapping[str, Any]) -> list[Any]:
+    flat = {
+        **entry,
+        "reasons": ";".join(f"{reason}={count}" for reason, count in entry["reasons"].items()),
+        "flags": ";".join(flag["kind"] for flag in entry["flags"]),
+        "flagReasons": " | ".join(flag["reason"] for flag in entry["flags"]),
+    }
+    return [_csv_cell(flat[column]) for column in WORKER_COLUMNS]
+
+
+def write_csv(document: Mapping[str, Any], stream: IO[str]) -> None:
+    """CSV of either document: one row per worker (pool view) or per run (one worker)."""
+    writer = csv.writer(stream, lineterminator="\n")
+    if "workers" in document:
+        writer.writerow(WORKER_COLUMNS)
+        writer.writerows(_worker_row(entry) for entry in document["workers"])
+    else:
+        writer.writerow(RUN_COLUMNS)
+        writer.writerows([_csv_cell(entry[c]) for c in RUN_COLUMNS] for entry in document["runs"])
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 120:
+        return f"{value:.1f}s"
+    return f"{value / 60:.1f}m" if value < 7200 else f"{value / 3600:.1f}h"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def analysis_table(analysis: Analysis, now: datetime) -> Table:
+    table = Table(title="Workers, most suspicious first", title_justify="left")
+    for name in ("", "worker", "pool", "runs", "ok", "failed", "exception", "bad", "median", "p95", "last"):
+        numeric = name in {"runs", "ok", "failed", "exception"}
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=name != "pool")
+    table.add_column("p (adj.)", justify="right")
+    table.add_column("flags")
+    for worker in analysis.workers:
+        mark = Text("!", style="bold red") if worker.flagged else Text("")
+        if worker.info.quarantined(now):
+            mark.append("Q", style="yellow")
+        table.add_row(
+            mark,
+            Text(worker.key.name, style="bold" if worker.flagged else ""),
+            worker.key.task_queue_id,
+            str(worker.runs),
+            str(worker.completed),
+            str(worker.failed),
+            str(worker.exception),
+            _rate(worker.bad_rate),
+            _seconds(worker.median_duration),
+            _seconds(worker.p95_duration),
+            _when(worker.last_seen),
+            "-" if worker.adjusted_p_value is None else f"{worker.adjusted_p_value:.2g}",
+            Text(", ".join(str(flag.kind) for flag in worker.flags), style="red"),
+        )
+    return table
+
+
+def render_analysis(analysis: Analysis, console: Console, now: datetime) -> None:
+    """The table, then one explained line per flag, then the pools for comparison."""
+    if not analysis.workers:
+        console.print("No claimed runs found.")
+        return
+    console.print(analysis_table(analysis, now))
+    for worker in analysis.flagged:
+        console.print(Text(f"{worker.key.name} ({worker.key.task_queue_id}) is flagged:", style="bold red"))
+        for flag in worker.flags:
+            console.print(f"  - {flag.kind}: {flag.reason}", highlight=False)
+    for pool in analysis.pools:
+        console.print(
+            f"pool {pool.task_queue_id}: {pool.workers} workers, {pool.runs} runs, "
+            f"{_rate(pool.bad_rate)} bad, median {_seconds(pool.median_duration)}",
+            highlight=False,
+        )
+    if not analysis.flagged:
+        console.print("No worker flagged.")
+
+
+def render_worker(detail: WorkerDetail, root_url: str | None, console: Console, now: datetime) -> None:
+    stats = detail.stats
+    console.print(
+        f"{stats.key.name} in {stats.key.task_queue_id}: {stats.runs} runs, {stats.completed} completed, "
+        f"{stats.failed} failed, {stats.exception} exception; bad {_rate(stats.bad_rate)}"
+        + (f"; quarantined until {iso(stats.info.quarantine_until)}" if stats.info.quarantined(now) else ""),
+        highlight=False,
+    )
+    for flag in stats.flags:
+        console.print(Text(f"  ! {flag.kind}: {flag.reason}", style="red"))
+    table = Table()
+    for name in ("task", "run", "result", "started", "duration"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("link", overflow="fold")
+    for run in detail.runs:
+        result = run.state + (f"/{run.reason_resolved}" if run.state == "exception" else "")
+        style = "" if run.state in {"completed", "running", "pending"} else "red"
+        table.add_row(
+            run.task_id,
+            str(run.run_id),
+            Text(result, style=style),
+            _when(run.started),
+            _seconds(run.duration),
+            run.link(root_url) if root_url else "-",
+        )
+    console.print(table)
