@@ -24,6 +24,7 @@ from tcw.engine.shutdown import stop_on_signals
 from tcw.engine.worker import PayloadCheck, RunRecord, Worker
 from tcw.errors import UsageError
 from tcw.executors.base import Executor
+from tcw.executors.process import children_watched_by_pidfd
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ async def open_worker(config: Config, setup: WorkerSetup) -> AsyncIterator[Worke
         worker = Worker(config, port, setup.executor, setup.payload_check)
         check_work_root(worker.work_root)
         try:
-            with stop_on_signals(worker.request_stop):
+            with stop_on_signals(worker.request_stop), children_watched_by_pidfd():
                 yield worker
         finally:
             await worker.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from tcw.engine.outcome import TaskFailed, WorkerShutdown
 from tcw.engine.taskrun import KILL_GRACE
-from tcw.executors.process import DEFAULT_CANCEL_GRACE, run_process
+from tcw.executors.process import DEFAULT_CANCEL_GRACE, children_watched_by_pidfd, run_process
 from tcw.executors.shell import ShellExecutor
 from tests.executors.conftest import MakeRun, is_running, our_zombies, script, wait_for_pids
 
@@ -152,3 +154,18 @@ async def test_a_second_asyncio_cancellation_kills_without_waiting_for_the_grace
 
     await assert_all_gone(pids)
     assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12 already waits for children through pidfds")
+async def test_children_are_reaped_through_pidfds_and_the_old_watcher_comes_back() -> None:
+    policy = asyncio.get_event_loop_policy()
+    before = policy.get_child_watcher()
+    with children_watched_by_pidfd() as switched:
+        if not switched:
+            pytest.skip("this kernel has no pidfd_open")
+        assert isinstance(policy.get_child_watcher(), asyncio.PidfdChildWatcher)
+        threads = threading.active_count()
+        process = await asyncio.create_subprocess_exec("sh", "-c", "sleep 0.3; exit 7")
+        assert threading.active_count() == threads  # no waiter thread for the running child
+        assert await asyncio.wait_for(process.wait(), 5) == 7
+    assert policy.get_child_watcher() is before
