@@ -115,6 +115,14 @@ def auth_failure(call: Any, *args: Any) -> str:
 NOW = datetime.now(UTC)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    """Certificates here are built around NOW: take it as each test starts, not at import, or the tests
+    on a boundary (4 versus 6 minutes past expiry) drift with how long the suite has been running."""
+    global NOW
+    NOW = datetime.now(UTC)
+
+
 def test_permanent_credentials_get_their_scopes_plus_anonymous(echo: EchoServer) -> None:
     answer = echo.queue(creds(WORKER)).ping()
     assert answer["clientId"] == "worker/one"
