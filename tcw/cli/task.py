@@ -28,7 +28,13 @@ def task() -> None:
 @task.command("create")
 @click.argument("source", type=click.File("r", encoding="utf-8"))
 @click.option("--task-id", default=None, help="Use this taskId (default: the file's taskId, or a new one).")
-def create(source: IO[str], task_id: str | None) -> None:
+@click.option(
+    "--task-queue",
+    metavar="P/W",
+    default=None,
+    help="Queue the task for provisionerId/workerType (overrides the file's).",
+)
+def create(source: IO[str], task_id: str | None, task_queue: str | None) -> None:
     """Create the task in SOURCE (YAML or JSON file, or - for stdin) and print its taskId.
 
     Missing created, deadline (+1 day), expires, payload and metadata are filled in.
@@ -39,6 +45,9 @@ def create(source: IO[str], task_id: str | None) -> None:
     definition = _read_definition(source)
     task_id = task_id or definition.pop("taskId", None) or taskcluster.slugId()
     definition.pop("taskId", None)
+    if task_queue is not None:
+        definition = {k: v for k, v in definition.items() if k not in ("provisionerId", "workerType")}
+        definition["taskQueueId"] = task_queue
     queue = taskcluster.Queue(config.client_options())
     _call(lambda: queue.createTask(task_id, fill_defaults(definition)), f"create task {task_id}")
     click.echo(task_id)

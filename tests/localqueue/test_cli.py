@@ -13,7 +13,7 @@ import requests
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.cli import RunCli, tcw_process
+from tests.fixtures.cli import REPO_ROOT, RunCli, tcw_process
 
 
 def env_for(local_queue: LocalQueue) -> dict[str, str]:
@@ -37,6 +37,17 @@ def test_task_create_from_yaml_file_fills_defaults(
     assert definition["payload"] == {"command": ["echo", "hi"]}
     assert definition["deadline"] > definition["created"] and definition["expires"] > definition["deadline"]
     assert definition["metadata"]["name"]
+
+
+def test_task_create_puts_a_queueless_example_on_the_given_queue(
+    run_cli: RunCli, local_queue: LocalQueue
+) -> None:
+    example = REPO_ROOT / "examples" / "tasks" / "passing.yml"  # the examples name no queue
+    command = ["tcw", "task", "create", "--task-queue", "tcw-test/other", str(example)]
+    task_id = run_cli(command, env=env_for(local_queue)).stdout.strip()
+    definition = taskcluster.Queue(local_queue.client_options()).task(task_id)
+    assert definition["taskQueueId"] == "tcw-test/other"
+    assert (definition["provisionerId"], definition["workerType"]) == ("tcw-test", "other")
 
 
 def test_task_create_from_stdin_json_keeps_its_task_id(run_cli: RunCli, local_queue: LocalQueue) -> None:
