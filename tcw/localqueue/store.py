@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,7 +129,13 @@ SCHEMA_MODULES = ("tcw.localqueue.artifacts", "tcw.localqueue.objects")
 
 
 def open_db(path: str) -> sqlite3.Connection:
-    """Open (creating or migrating) the database at ``path``; ``":memory:"`` keeps nothing."""
+    """Open (creating or migrating) the database at ``path``; ``":memory:"`` keeps nothing.
+
+    A new file is created readable by its owner only: it holds the queue's issuer token, which signs every
+    temporary credential the queue hands out (SQLite gives its -wal and -shm files the same mode).
+    """
+    if path != ":memory:":
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     if path != ":memory:":
         db.execute("PRAGMA journal_mode=WAL")

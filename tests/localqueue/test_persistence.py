@@ -56,6 +56,17 @@ def test_database_is_migrated_once_and_uses_wal(tmp_path: Path) -> None:
         db.close()
 
 
+def test_the_database_holding_the_issuer_token_is_private(tmp_path: Path) -> None:
+    from tcw.localqueue import store
+
+    path = tmp_path / "q.sqlite3"
+    db = store.open_db(str(path))
+    store.set_meta(db, "probe", "x")  # a write, so the -wal file exists too
+    for file in (path, tmp_path / "q.sqlite3-wal"):
+        assert file.stat().st_mode & 0o777 == 0o600, file
+    db.close()
+
+
 def test_clients_file_replaces_the_root_client(make_local_queue: MakeLocalQueue, tmp_path: Path) -> None:
     clients = tmp_path / "clients.yml"
     clients.write_text("- clientId: ci/creator\n  accessToken: secret-token\n  scopes: ['queue:*']\n")
