@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from tcw.cli.main import pass_state
 from tcw.config import Config
 from tcw.errors import ExitCode, QueueUnavailable, UsageError
 from tcw.inspect.analyse import Thresholds, WorkerStats
+from tcw.inspect.durations import parse_duration, parse_until
 from tcw.inspect.report import (
     analysis_document,
     render_analysis,
@@ -38,37 +39,18 @@ if TYPE_CHECKING:  # the collector pulls in aiohttp and taskcluster: only load t
     from tcw.inspect.quarantine import QuarantinePlan, QuarantineResult
 
 PIPED_WIDTH = 200
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` or combinations like ``1d12h``."""
-    compact = text.strip().lower().replace(" ", "")
-    parts = _DURATION.findall(compact)
-    if not compact or "".join(number + unit for number, unit in parts) != compact:
-        raise click.BadParameter(f"{text!r} is not a duration like 30m, 12h, 7d or 1d12h")
-    return timedelta(seconds=sum(float(number) * _UNITS[unit] for number, unit in parts))
-
-
-def parse_until(text: str, now: datetime) -> datetime:
-    """A duration from now, or an absolute ISO 8601 date/time (e.g. 3000-01-01 for "forever")."""
-    try:
-        return now + parse_duration(text)
-    except click.BadParameter:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"--until: {text!r} is neither a duration (7d) nor a date (3000-01-01)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class DurationType(click.ParamType[timedelta]):
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
-        return value if isinstance(value, timedelta) else parse_duration(str(value))
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except UsageError as error:
+            raise click.BadParameter(error.message) from error
 
 
 class _BarProgress:
