@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     EXCEPTION = 3  # a task resolved as exception
     NOTHING_CLAIMED = 4  # claim-once found no task
     UNAVAILABLE = 5  # Taskcluster (or the local queue) could not be reached or refused the call
+    OUTPUT_CLOSED = 141  # the reader of stdout went away (128 + SIGPIPE, as shells report it)
 
 
 class TcwError(Exception):

@@ -80,5 +80,5 @@ def configure_logging(verbosity: int = 0, log_format: str = "text", debug: bool 
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else level_for(verbosity))
     # Third-party chatter stays quiet unless --debug.
-    for noisy in ("taskcluster", "aiohttp.access", "urllib3", "asyncio"):
+    for noisy in ("taskcluster", "mohawk", "aiohttp.access", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)

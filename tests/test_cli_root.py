@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 from tcw.cli.main import SUBCOMMANDS
+from tcw.errors import ExitCode
 from tests.fixtures.cli import REPO_ROOT, RunCli
+from tests.inspect.builders import StatusFactory, healthy_pool
 
 
 def test_help_lists_every_command(run_cli: RunCli) -> None:
@@ -50,3 +53,17 @@ def test_version(run_cli: RunCli) -> None:
 def test_unknown_command_is_a_usage_error(run_cli: RunCli) -> None:
     result = run_cli(["tcw", "fly"], exit_code=2)
     assert "No such command" in result.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    # inspect-runs writes its CSV straight to stdout: one row per run, far past a pipe's buffer.
+    saved = tmp_path / "runs.json"
+    statuses = healthy_pool(StatusFactory(), workers=1, each=3000)
+    saved.write_text(json.dumps({"version": 1, "rootUrl": None, "statuses": statuses, "workers": []}))
+    command = f"{sys.executable} -m tcw inspect-runs --from-file {saved} --worker dc1/w0 --format csv"
+    pipeline = f"{command} | head -1 >/dev/null; echo ${{PIPESTATUS[0]}}"
+    done = subprocess.run(
+        ["bash", "-c", pipeline], check=False, capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
+    )
+    assert done.stdout.strip() == str(int(ExitCode.OUTPUT_CLOSED))
+    assert "Error" not in done.stderr and "Traceback" not in done.stderr, done.stderr

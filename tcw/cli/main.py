@@ -6,8 +6,10 @@ never imports aiohttp or the taskcluster client.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,6 +70,9 @@ class TcwGroup(LazyGroup):
             ctx.exit(int(error.exit_code))
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            _silence_stdout()
+            ctx.exit(int(ExitCode.OUTPUT_CLOSED))
         except Exception as error:
             if _debug(ctx):
                 raise
@@ -75,6 +80,14 @@ class TcwGroup(LazyGroup):
                 f"Error: internal error: {type(error).__name__}: {error} (rerun with --debug)", err=True
             )
             ctx.exit(int(ExitCode.FAILED))
+
+
+def _silence_stdout() -> None:
+    """The reader of our output went away (``tcw ... | head``): point stdout at /dev/null so the flush at
+    exit does not fail again, and end quietly, as a process killed by SIGPIPE would."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -141,6 +154,7 @@ def cli(
       3  a task resolved as exception
       4  claim-once found nothing to claim
       5  Taskcluster could not be reached or refused a call
+      141  the reader of the output went away (tcw ... | head)
     """
     verbosity = (verbose - quiet) or None
     ctx.obj = CliState(
