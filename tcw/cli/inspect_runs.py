@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,9 +165,9 @@ def _confirmed(plan: QuarantinePlan, request: QuarantineRequest) -> bool:
 
 
 def _quarantine(config: Config, inspection: Inspection, request: QuarantineRequest) -> None:
-    if request.until is None:
-        raise UsageError("--quarantine-flagged needs --until (a duration like 7d, or a date like 3000-01-01)")
     from tcw.inspect.quarantine import apply_quarantine, plan_quarantine
+
+    assert request.until is not None  # checked by _check_quarantine_options before any fetching
 
     until = parse_until(request.until, inspection.now)
     plan = plan_quarantine(_flagged(inspection), until, request.comment)
@@ -181,6 +181,15 @@ def _quarantine(config: Config, inspection: Inspection, request: QuarantineReque
         _report_quarantine(results)
     else:
         click.echo("Nothing quarantined.", err=True)
+
+
+def _check_quarantine_options(options: dict[str, Any]) -> None:
+    """Refuse a quarantine that cannot happen before spending minutes fetching runs."""
+    if not options["quarantine_flagged"]:
+        return
+    if options["until"] is None:
+        raise UsageError("--quarantine-flagged needs --until (a duration like 7d, or a date like 3000-01-01)")
+    parse_until(options["until"], datetime.now(UTC))
 
 
 @click.command("inspect-runs")
@@ -254,6 +263,7 @@ def inspect_runs(**options: Any) -> None:
     from tcw.inspect.inspection import InspectRequest
     from tcw.inspect.inspection import inspect_runs as run_inspection
 
+    _check_quarantine_options(options)
     ctx = click.get_current_context()
     config = pass_state(ctx).load(**{"inspect.concurrency": options["concurrency"]})
     request = InspectRequest(

@@ -86,6 +86,7 @@ def test_quarantine_dry_run_and_refusal_without_yes(run_cli: RunCli, saved: Path
     assert "--quarantine-flagged needs --until" in missing.stderr
     bad_until = run_cli([*base, "--until", "soon"], exit_code=2)
     assert "'soon' is neither a duration" in bad_until.stderr
+    assert missing.stdout == bad_until.stdout == ""  # refused before any run was fetched or reported
 
 
 def test_bad_inputs_are_usage_errors(run_cli: RunCli, tmp_path: Path, saved: Path) -> None:
