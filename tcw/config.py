@@ -12,11 +12,12 @@ field.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -187,19 +188,25 @@ def load_config(
     environ = os.environ if environ is None else environ
     problems: list[str] = []
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}  # key -> where its value came from, for messages
     if config_file is not None:
-        values.update(_from_file(Path(config_file), problems))
-    values.update(_from_environment(environ, problems))
+        file_values = _from_file(Path(config_file), problems)
+        values.update(file_values)
+        origins.update({key: f"{config_file}: {key}" for key in file_values})
+    env_values = _from_environment(environ, problems)
+    values.update(env_values)
+    origins.update({key: _env_place(key) for key in env_values})
     for key, value in (flags or {}).items():
         if value is None:
             continue
         if key not in LEAVES:
             raise KeyError(f"unknown config key in flags: {key}")  # a programming error, not a user's
-        values[key] = _coerce(value, LEAVES[key].hint, f"option for {key}", problems)
+        values[key] = _coerce(value, LEAVES[key].hint, f"command line: {key}", problems)
+        origins[key] = f"command line: {key}"
     config: Config = _build(Config, values, "")
     if config.root_url:
         config = dataclasses.replace(config, root_url=config.root_url.rstrip("/"))
-    problems.extend(_check(config))
+    problems.extend(_check(config, origins))
     if problems:
         raise ConfigError(problems)
     return config
@@ -248,7 +255,33 @@ def _suggest(key: str) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+def _env_place(key: str) -> str:
+    official = {leaf_key: name for name, leaf_key in TASKCLUSTER_ENV.items()}
+    return f"environment {official.get(key, LEAVES[key].env_name)}"
+
+
+SECTION_PREFIXES = tuple(
+    "TCW_" + section.upper() + "_" for section in {key.split(".")[0] for key in LEAVES if "." in key}
+)
+
+
+def _unknown_settings(environ: Mapping[str, str]) -> list[str]:
+    """``TCW_WORKER_CAPACTY=3`` is a typo, not a variable of someone else's: say so instead of ignoring it.
+    Only names inside a section are judged (``TCW_CONFIG`` and other ``TCW_*`` names are left alone)."""
+    import difflib
+
+    known = [leaf.env_name for leaf in LEAVES.values()]
+    problems = []
+    for name in sorted(environ):
+        if name.startswith(SECTION_PREFIXES) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"environment {name}: unknown setting{hint}")
+    return problems
+
+
 def _from_environment(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    problems.extend(_unknown_settings(environ))
     values: dict[str, Any] = {}
     for name, key in TASKCLUSTER_ENV.items():
         if environ.get(name):
@@ -368,37 +401,54 @@ def _build(cls: type[Any], values: Mapping[str, Any], prefix: str) -> Any:
     return cls(**kwargs)
 
 
-def _check(config: Config) -> list[str]:
-    """Rules beyond types: identifiers, ranges, URLs."""
-    problems: list[str] = []
-    worker = config.worker
-    for key, value in (
-        ("worker.provisioner_id", worker.provisioner_id),
-        ("worker.worker_group", worker.worker_group),
-        ("worker.worker_id", worker.worker_id),
-    ):
-        if value is not None and not ID_PATTERN.match(value):
-            problems.append(f"{key}: {value!r} does not match {ID_PATTERN.pattern}")
-    if worker.worker_type is not None and not WORKER_TYPE_PATTERN.match(worker.worker_type):
-        problems.append(
-            f"worker.worker_type: {worker.worker_type!r} does not match {WORKER_TYPE_PATTERN.pattern}"
-        )
-    positives = (
-        ("worker.capacity", worker.capacity),
-        ("worker.max_tasks", worker.max_tasks),
-        ("inspect.concurrency", config.inspect.concurrency),
-    )
-    problems.extend(
-        f"{key}: must be at least 1, got {value}"
-        for key, value in positives
-        if value is not None and value < 1
-    )
-    if worker.shutdown_grace < 0:
-        problems.append(f"worker.shutdown_grace: must not be negative, got {worker.shutdown_grace}")
-    if not 0 <= config.queue.port <= 65535:
-        problems.append(f"queue.port: must be 0..65535, got {config.queue.port}")
-    if config.root_url and not re.match(r"^https?://[^/]+/?$", config.root_url):
-        problems.append(f"root_url: {config.root_url!r} is not a root URL like https://tc.example.com")
+def _finite(minimum: float, *, strict: bool = False) -> tuple[Callable[[Any], bool], str]:
+    if strict:
+        return (lambda v: math.isfinite(v) and v > minimum), f"must be a number of seconds above {minimum:g}"
+    return (lambda v: math.isfinite(v) and v >= minimum), f"must be a number of seconds, at least {minimum:g}"
+
+
+def _at_least_one(v: Any) -> bool:
+    return bool(v >= 1)
+
+
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "worker.provisioner_id": (lambda v: bool(ID_PATTERN.match(v)), f"does not match {ID_PATTERN.pattern}"),
+    "worker.worker_group": (lambda v: bool(ID_PATTERN.match(v)), f"does not match {ID_PATTERN.pattern}"),
+    "worker.worker_id": (lambda v: bool(ID_PATTERN.match(v)), f"does not match {ID_PATTERN.pattern}"),
+    "worker.worker_type": (
+        lambda v: bool(WORKER_TYPE_PATTERN.match(v)),
+        f"does not match {WORKER_TYPE_PATTERN.pattern}",
+    ),
+    "worker.capacity": (_at_least_one, "must be at least 1"),
+    "worker.max_tasks": (_at_least_one, "must be at least 1"),
+    "inspect.concurrency": (_at_least_one, "must be at least 1"),
+    "worker.shutdown_grace": _finite(0),
+    "worker.idle_timeout": _finite(0),
+    "queue.claim_timeout": _finite(0, strict=True),
+    "queue.claim_work_wait": _finite(0),
+    "queue.resolver_interval": _finite(0, strict=True),
+    "queue.port": (lambda v: 0 <= v <= 65535, "must be 0..65535"),
+    "root_url": (
+        lambda v: bool(re.match(r"^https?://[^/]+/?$", v)),
+        "is not a root URL like https://tc.example.com",
+    ),
+}
+
+
+def _value(config: Config, key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def _check(config: Config, origins: Mapping[str, str]) -> list[str]:
+    """Rules beyond types (identifiers, ranges, URLs), each problem named by where its value came from."""
+    problems = []
+    for key, (valid, message) in RULES.items():
+        value = _value(config, key)
+        if value is not None and not valid(value):
+            problems.append(f"{origins.get(key, key)}: {message}, got {value!r}")
     return problems
 
 

@@ -63,7 +63,7 @@ def test_every_problem_is_reported_at_once_with_its_place(tmp_path: Path) -> Non
     assert any(p.startswith(f"{path}: bogus: unknown key") for p in problems)
     assert f"{path}: log_format: expected one of text, json, got 'xml'" in problems
     assert "environment TCW_WORKER_SHUTDOWN_GRACE: expected a number, got 'soon'" in problems
-    assert any(p.startswith("worker.worker_group: 'has.dots' does not match") for p in problems)
+    assert f"{path}: worker.worker_group: does not match ^[a-zA-Z0-9-_]{{1,38}}$, got 'has.dots'" in problems
     assert caught.value.exit_code == ExitCode.USAGE
 
 
@@ -79,7 +79,7 @@ def test_unknown_key_suggests_the_nearest(tmp_path: Path) -> None:
         ("- a\n- b\n", "the config file must hold a mapping"),
         ("worker: [1\n", "not valid YAML"),
         ("worker: 3\n", "worker: expected a mapping of settings"),
-        ("worker:\n  worker_type: Linux_Big\n", "worker.worker_type: 'Linux_Big' does not match"),
+        ("worker:\n  worker_type: Linux_Big\n", r"worker.worker_type: does not match .*, got 'Linux_Big'"),
         ("worker:\n  capacity: 0\n", "worker.capacity: must be at least 1, got 0"),
         ("root_url: https://tc.example.com/api\n", "is not a root URL"),
         ("worker:\n  executors: {linux: 3}\n", "expected a mapping of strings to strings"),
@@ -114,3 +114,39 @@ def test_config_is_frozen() -> None:
 def test_client_options_without_root_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="root_url: not set"):
         load_config(environ={}).client_options()
+
+
+def test_each_rule_breach_names_where_the_value_came_from(tmp_path: Path) -> None:
+    path = write(tmp_path, "worker:\n  provisioner_id: bad.id\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            path,
+            environ={"TCW_WORKER_WORKER_ID": "also.bad"},
+            flags={"worker.capacity": 0},
+        )
+    problems = "\n".join(caught.value.problems)
+    assert f"{path}: worker.provisioner_id: does not match" in problems
+    assert "environment TCW_WORKER_WORKER_ID: does not match" in problems
+    assert "command line: worker.capacity: must be at least 1, got 0" in problems
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"TCW_QUEUE_CLAIM_WORK_WAIT": "nan"}, "TCW_QUEUE_CLAIM_WORK_WAIT: must be a number of seconds"),
+        ({"TCW_QUEUE_CLAIM_TIMEOUT": "-5"}, "TCW_QUEUE_CLAIM_TIMEOUT: must be a number of seconds above 0"),
+        ({"TCW_QUEUE_RESOLVER_INTERVAL": "0"}, "TCW_QUEUE_RESOLVER_INTERVAL: must be a number of seconds"),
+        ({"TCW_WORKER_SHUTDOWN_GRACE": "inf"}, "TCW_WORKER_SHUTDOWN_GRACE: must be a number of seconds"),
+    ],
+)
+def test_timings_must_be_finite_and_in_range(environ: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_config(environ=environ)
+
+
+def test_a_misspelt_setting_in_the_environment_is_reported_not_ignored() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"TCW_WORKER_CAPACTY": "3", "TCW_CONFIG": "x", "TCW_OTHER_TOOL": "y"})
+    assert caught.value.problems == (
+        "environment TCW_WORKER_CAPACTY: unknown setting (did you mean TCW_WORKER_CAPACITY?)",
+    )
