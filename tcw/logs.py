@@ -78,7 +78,9 @@ def configure_logging(verbosity: int = 0, log_format: str = "text", debug: bool 
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else level_for(verbosity))
-    # Third-party chatter stays quiet unless --debug.
+    level = logging.DEBUG if debug else level_for(verbosity)
+    root.setLevel(level)
+    # Third-party chatter: only its warnings (the client's "Retrying...") unless --debug, and nothing
+    # that -q has asked to hide.
     for noisy in ("taskcluster", "mohawk", "aiohttp.access", "urllib3", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else max(logging.WARNING, level))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,13 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     )
     assert done.stdout.strip() == str(int(ExitCode.OUTPUT_CLOSED))
     assert "Error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_quiet_also_quiets_the_clients_retry_warnings() -> None:
+    from tcw.logs import configure_logging
+
+    configure_logging(verbosity=-2)
+    assert not logging.getLogger("taskcluster").isEnabledFor(logging.WARNING)
+    configure_logging(verbosity=0)
+    assert logging.getLogger("taskcluster").isEnabledFor(logging.WARNING)
+    assert not logging.getLogger("taskcluster").isEnabledFor(logging.INFO)
