@@ -145,10 +145,20 @@ def queue_errors(what: str) -> Iterator[None]:
 
 def _rest_error(what: str, error: Any) -> TcwError:
     status_code = getattr(error, "status_code", None)
-    message = f"cannot {what}: {status_code} {_first_line(error)}"
+    message = f"cannot {what}: {status_code} {_reasons(error)}"
     if status_code in (400, 404, 409):
         return UsageError(message)
     return QueueUnavailable(message)
+
+
+def _reasons(error: Exception) -> str:
+    """The service's message without its trailing request details: a 400 lists every broken rule on its
+    own line, and a user needs all of them, not the first line's "Schema validation error:"."""
+    body = getattr(error, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message.strip():
+        return _first_line(error)
+    return message.split("\n---\n")[0].strip()
 
 
 def _first_line(error: Exception) -> str:
