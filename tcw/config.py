@@ -26,8 +26,12 @@ import yaml
 
 from tcw.errors import ConfigError
 
-ID_PATTERN = re.compile(r"^[a-zA-Z0-9-_]{1,38}$")
-WORKER_TYPE_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,36}[a-z0-9])?$")
+ID_PATTERN = re.compile(r"^[a-zA-Z0-9-_]{1,38}\Z")
+WORKER_TYPE_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,36}[a-z0-9])?\Z")
+ID_RULE = "must be 1 to 38 letters, digits, '-' or '_'"
+WORKER_TYPE_RULE = (
+    "must be 1 to 38 lower-case letters, digits or '-', starting with a letter, not ending in '-'"
+)
 
 LogFormat = Literal["text", "json"]
 ArtifactStorage = Literal["object", "s3"]
@@ -105,6 +109,7 @@ class LocalQueueSettings:
     claim_timeout: float = 1200.0
     claim_work_wait: float = 20.0
     resolver_interval: float = 5.0
+    schemas_dir: str | None = None  # served at <root_url>/schemas/, as a deployment serves its schemas
 
 
 @dataclass(frozen=True)
@@ -412,12 +417,12 @@ def _at_least_one(v: Any) -> bool:
 
 
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "worker.provisioner_id": (lambda v: bool(ID_PATTERN.match(v)), f"does not match {ID_PATTERN.pattern}"),
-    "worker.worker_group": (lambda v: bool(ID_PATTERN.match(v)), f"does not match {ID_PATTERN.pattern}"),
-    "worker.worker_id": (lambda v: bool(ID_PATTERN.match(v)), f"does not match {ID_PATTERN.pattern}"),
+    "worker.provisioner_id": (lambda v: bool(ID_PATTERN.match(v)), ID_RULE),
+    "worker.worker_group": (lambda v: bool(ID_PATTERN.match(v)), ID_RULE),
+    "worker.worker_id": (lambda v: bool(ID_PATTERN.match(v)), ID_RULE),
     "worker.worker_type": (
         lambda v: bool(WORKER_TYPE_PATTERN.match(v)),
-        f"does not match {WORKER_TYPE_PATTERN.pattern}",
+        WORKER_TYPE_RULE,
     ),
     "worker.capacity": (_at_least_one, "must be at least 1"),
     "worker.max_tasks": (_at_least_one, "must be at least 1"),
@@ -428,6 +433,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "queue.claim_work_wait": _finite(0),
     "queue.resolver_interval": _finite(0, strict=True),
     "queue.port": (lambda v: 0 <= v <= 65535, "must be 0..65535"),
+    "queue.schemas_dir": (os.path.isdir, "is not a directory"),
     "root_url": (
         lambda v: bool(re.match(r"^https?://[^/]+/?$", v)),
         "is not a root URL like https://tc.example.com",

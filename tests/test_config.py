@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tcw.config import Config, load_config
+from tcw.config import ID_RULE, Config, load_config
 from tcw.errors import ConfigError, ExitCode
 
 
@@ -63,7 +63,7 @@ def test_every_problem_is_reported_at_once_with_its_place(tmp_path: Path) -> Non
     assert any(p.startswith(f"{path}: bogus: unknown key") for p in problems)
     assert f"{path}: log_format: expected one of text, json, got 'xml'" in problems
     assert "environment TCW_WORKER_SHUTDOWN_GRACE: expected a number, got 'soon'" in problems
-    assert f"{path}: worker.worker_group: does not match ^[a-zA-Z0-9-_]{{1,38}}$, got 'has.dots'" in problems
+    assert f"{path}: worker.worker_group: {ID_RULE}, got 'has.dots'" in problems
     assert caught.value.exit_code == ExitCode.USAGE
 
 
@@ -79,7 +79,8 @@ def test_unknown_key_suggests_the_nearest(tmp_path: Path) -> None:
         ("- a\n- b\n", "the config file must hold a mapping"),
         ("worker: [1\n", "not valid YAML"),
         ("worker: 3\n", "worker: expected a mapping of settings"),
-        ("worker:\n  worker_type: Linux_Big\n", r"worker.worker_type: does not match .*, got 'Linux_Big'"),
+        ("worker:\n  worker_type: Linux_Big\n", r"worker.worker_type: must be .*, got 'Linux_Big'"),
+        ('worker:\n  worker_id: "w1\\n"\n', r"worker.worker_id: must be 1 to 38 letters"),
         ("worker:\n  capacity: 0\n", "worker.capacity: must be at least 1, got 0"),
         ("root_url: https://tc.example.com/api\n", "is not a root URL"),
         ("worker:\n  executors: {linux: 3}\n", "expected a mapping of strings to strings"),
@@ -125,8 +126,8 @@ def test_each_rule_breach_names_where_the_value_came_from(tmp_path: Path) -> Non
             flags={"worker.capacity": 0},
         )
     problems = "\n".join(caught.value.problems)
-    assert f"{path}: worker.provisioner_id: does not match" in problems
-    assert "environment TCW_WORKER_WORKER_ID: does not match" in problems
+    assert f"{path}: worker.provisioner_id: {ID_RULE}, got 'bad.id'" in problems
+    assert f"environment TCW_WORKER_WORKER_ID: {ID_RULE}, got 'also.bad'" in problems
     assert "command line: worker.capacity: must be at least 1, got 0" in problems
 
 

@@ -32,6 +32,13 @@ def queue() -> None:
 @click.option("--claim-timeout", type=float, default=None, help="Seconds a claim lasts (default 1200).")
 @click.option("--claim-work-wait", type=float, default=None, help="Seconds claimWork waits (default 20).")
 @click.option("--resolver-interval", type=float, default=None, help="Seconds between resolver passes.")
+@click.option(
+    "--schemas",
+    "schemas_dir",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Directory served at ROOT_URL/schemas/, as a deployment serves its payload schemas.",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -40,6 +47,7 @@ def serve(
     claim_timeout: float | None,
     claim_work_wait: float | None,
     resolver_interval: float | None,
+    schemas_dir: str | None,
 ) -> None:
     """Serve the Queue and object APIs at http://HOST:PORT until SIGINT or SIGTERM.
 
@@ -57,6 +65,7 @@ def serve(
             "queue.claim_timeout": claim_timeout,
             "queue.claim_work_wait": claim_work_wait,
             "queue.resolver_interval": resolver_interval,
+            "queue.schemas_dir": schemas_dir,
         }
     )
     LocalQueue(config.queue).serve_forever(on_ready=_announce)

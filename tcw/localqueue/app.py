@@ -9,7 +9,6 @@ service's error body ``{code, message, requestInfo}``. Bad input is always a 4xx
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import time
@@ -27,6 +26,7 @@ from tcw.localqueue import (
     blob_routes,
     checks,
     claims,
+    jsonio,
     objects,
     resolution,
     tasks,
@@ -147,6 +147,20 @@ def all_handlers() -> dict[str, dict[str, Handler]]:
     }
 
 
+# Request body checks by service and method name: the input schemas, as code of ours.
+BODY_CHECKS: dict[str, dict[str, checks.Check]] = {
+    "queue": {**checks.BODY_CHECKS, **artifacts.BODY_CHECKS},
+    "object": objects.BODY_CHECKS,
+}
+
+
+def check_request_body(service: str, method_name: str, body: Any) -> None:
+    """400 InputValidationError unless ``body`` passes the method's input check (if it has one)."""
+    check = BODY_CHECKS[service].get(method_name)
+    if check is not None:
+        checks.check_body(check, body)
+
+
 class Dispatcher:
     """Turns one HTTP request into one handler call and its answer."""
 
@@ -173,9 +187,7 @@ class Dispatcher:
             raw, body = await read_body(request, route)
             caller = self._authenticate(request, raw)
             checks.check_params(params)
-            check = checks.BODY_CHECKS.get(route.name)
-            if check is not None:
-                checks.check_body(check, body)
+            check_request_body(route.service, route.name, body)
             call = ApiCall(route.name, params, dict(request.query), body, caller, self.state, request)
             result = await handler(call)
         except ApiError as error:
@@ -222,9 +234,12 @@ async def read_body(request: web.Request, route: Route) -> tuple[bytes, Any]:
     if not raw.strip():
         return raw, {} if route.input_schema else None
     try:
-        return raw, json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise MalformedPayload(f"Request body is not valid JSON: {error}") from error
+        body = jsonio.parse(raw)
+    except jsonio.InvalidJson as error:
+        raise MalformedPayload(f"Failed to parse JSON: {error}") from None
+    if not isinstance(body, dict | list):
+        raise MalformedPayload("Failed to parse JSON: Must be an object or array")
+    return raw, body
 
 
 def _reply(result: Any) -> web.StreamResponse:
@@ -232,11 +247,7 @@ def _reply(result: Any) -> web.StreamResponse:
         return result
     if result is None:
         return web.Response(status=204)
-    return web.Response(body=_dump(result), content_type="application/json")
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+    return web.Response(body=jsonio.dump(result), content_type="application/json")
 
 
 def _request_info(method: str, params: Mapping[str, str], payload: Any) -> dict[str, Any]:
@@ -251,7 +262,7 @@ def _request_info(method: str, params: Mapping[str, str], payload: Any) -> dict[
 def error_response(error: ApiError, request_info: Mapping[str, Any]) -> web.Response:
     """The real service's error body: ``{code, message, requestInfo}``."""
     body = {"code": error.code, "message": error.message, "requestInfo": dict(request_info)}
-    return web.Response(status=error.status, body=_dump(body), content_type="application/json")
+    return web.Response(status=error.status, body=jsonio.dump(body), content_type="application/json")
 
 
 @web.middleware
@@ -272,10 +283,13 @@ async def _unexpected_errors(request: web.Request, handler: Any) -> web.StreamRe
 STATE = web.AppKey("tcw_local_queue_state", LocalQueueState)
 
 
-def make_app(state: LocalQueueState) -> web.Application:
-    """The aiohttp application: the byte endpoints signed URLs point at, then every API route."""
+def make_app(state: LocalQueueState, schemas_dir: Path | None = None) -> web.Application:
+    """The aiohttp application: the byte endpoints signed URLs point at, the schemas (when given a
+    directory, served read-only at /schemas/ as a deployment serves them), then every API route."""
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[_unexpected_errors])
     app[STATE] = state
     app.add_routes(blob_routes.extra_routes())
-    app.router.add_route("*", "/{tail:.*}", Dispatcher(state).handle)
+    if schemas_dir is not None:
+        app.router.add_static("/schemas/", schemas_dir, show_index=False, follow_symlinks=False)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", Dispatcher(state).handle)  # any path, newlines too
     return app

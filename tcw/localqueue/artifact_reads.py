@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tcw.localqueue import blobs, objects
+from tcw.localqueue import blobs, jsonio, objects
 from tcw.localqueue.api import ApiCall, ApiError, Handler, InputError, ResourceExpired, ResourceNotFound
 from tcw.localqueue.artifacts import (
     ARTIFACT_COLUMNS,
@@ -100,10 +100,16 @@ def _download_reply(call: ApiCall, artifact: Artifact) -> web.StreamResponse:
     headers = {STORAGE_TYPE_HEADER: artifact.storage_type}
     if artifact.storage_type == "error":
         body = {"reason": artifact.details["reason"], "message": artifact.details["message"]}
-        return web.json_response(body, status=424, headers=headers)
+        return _json_reply(body, 424, headers)
     url = _artifact_url(call, artifact)
     headers["Location"] = url
-    return web.json_response({"storageType": artifact.storage_type, "url": url}, status=303, headers=headers)
+    return _json_reply({"storageType": artifact.storage_type, "url": url}, 303, headers)
+
+
+def _json_reply(body: dict[str, Any], status: int, headers: dict[str, str]) -> web.Response:
+    return web.Response(
+        body=jsonio.dump(body), status=status, headers=headers, content_type="application/json"
+    )
 
 
 def _content_reply(call: ApiCall, artifact: Artifact) -> dict[str, Any]:

@@ -16,15 +16,19 @@ from typing import Any
 from tcw.localqueue.api import InputError, InputValidationError, InvalidRequestArguments
 from tcw.localqueue.dates import format_date, parse_date
 
-SLUGID = re.compile(r"^[A-Za-z0-9_-]{8}[Q-T][A-Za-z0-9_-][CGKOSWaeimquy26-][A-Za-z0-9_-]{10}[AQgw]$")
-IDENTIFIER = re.compile(r"^[a-zA-Z0-9-_]{1,38}$")
+# The official patterns, ending in \Z where they end in $: JavaScript's $ (the real service's) ends the
+# string, Python's also matches before a final newline and would let "worker\n" pass as an id.
+SLUGID = re.compile(r"^[A-Za-z0-9_-]{8}[Q-T][A-Za-z0-9_-][CGKOSWaeimquy26-][A-Za-z0-9_-]{10}[AQgw]\Z")
+IDENTIFIER = re.compile(r"^[a-zA-Z0-9-_]{1,38}\Z")
 PROVISIONER_ID = IDENTIFIER
-WORKER_TYPE = re.compile(r"^[a-z]([-a-z0-9]{0,36}[a-z0-9])?$")
-TASK_QUEUE_ID = re.compile(r"^[a-zA-Z0-9-_]{1,38}/[a-z]([-a-z0-9]{0,36}[a-z0-9])?$")
-RUN_ID = re.compile(r"^[0-9]{1,4}$")
-PROJECT_ID = re.compile(r"^[a-zA-Z0-9._/-]{1,500}$")
-PRINTABLE = re.compile(r"^[ -~]*$")
+WORKER_TYPE = re.compile(r"^[a-z]([-a-z0-9]{0,36}[a-z0-9])?\Z")
+TASK_QUEUE_ID = re.compile(r"^[a-zA-Z0-9-_]{1,38}/[a-z]([-a-z0-9]{0,36}[a-z0-9])?\Z")
+RUN_ID = re.compile(r"^[0-9]{1,4}\Z")
+PROJECT_ID = re.compile(r"^[a-zA-Z0-9._/-]{1,500}\Z")
+PRINTABLE = re.compile(r"^[ -~]*\Z")
 SOURCE_URL = re.compile(r"^(https?://|ssh://|git@)")
+SHA256 = re.compile(r"^[a-z0-9]{64}\Z")
+SHA512 = re.compile(r"^[a-z0-9]{128}\Z")
 PRIORITIES = ("highest", "very-high", "high", "medium", "low", "very-low", "lowest")
 EXCEPTION_REASONS = (
     "worker-shutdown",
@@ -86,15 +90,25 @@ def string(
     return check
 
 
-def integer(minimum: int, maximum: int) -> Check:
+def integer(minimum: int | None = None, maximum: int | None = None) -> Check:
+    """A JSON Schema integer: ``3.0`` is one (JavaScript cannot tell it from 3), ``True`` is not."""
+
     def check(value: Any, place: str) -> list[str]:
-        if isinstance(value, bool) or not isinstance(value, int):
+        integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not integral:
             return [f"{place} must be an integer"]
-        if not minimum <= value <= maximum:
-            return [f"{place} must be between {minimum} and {maximum}"]
+        too_small = minimum is not None and value < minimum
+        if too_small or (maximum is not None and value > maximum):
+            return [f"{place} must be {_range_text(minimum, maximum)}"]
         return []
 
     return check
+
+
+def _range_text(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"between {minimum} and {maximum}"
+    return f"at least {minimum}" if minimum is not None else f"at most {maximum}"
 
 
 def one_of(*choices: str) -> Check:
@@ -104,6 +118,10 @@ def one_of(*choices: str) -> Check:
         return []
 
     return check
+
+
+def is_true(value: Any, place: str) -> list[str]:
+    return [] if value is True else [f"{place} must be true"]
 
 
 def date_time(value: Any, place: str) -> list[str]:
@@ -141,8 +159,15 @@ def string_map(value_check: Check) -> Check:
     return check
 
 
-def fields(required: Mapping[str, Check], optional: Mapping[str, Check] | None = None) -> Check:
-    """An object with exactly these properties (no others), each checked."""
+def any_value(value: Any, place: str) -> list[str]:
+    return []
+
+
+def fields(
+    required: Mapping[str, Check], optional: Mapping[str, Check] | None = None, *, others: Check | None = None
+) -> Check:
+    """An object with these properties, each checked; any other property is checked by ``others``, and
+    refused when ``others`` is None."""
     optional = optional or {}
 
     def check(value: Any, place: str) -> list[str]:
@@ -150,12 +175,25 @@ def fields(required: Mapping[str, Check], optional: Mapping[str, Check] | None =
             return [f"{place} must be an object"]
         problems = [f"{place}.{name} is required" for name in required if name not in value]
         for name, element in value.items():
-            rule = required.get(name) or optional.get(name)
+            rule = required.get(name) or optional.get(name) or others
             if rule is None:
                 problems.append(f"{place}.{name} is not allowed")
             else:
                 problems.extend(rule(element, f"{place}.{name}"))
         return problems
+
+    return check
+
+
+def tagged(tag: str, variants: Mapping[str, Check]) -> Check:
+    """One of several object shapes, chosen by the value of its ``tag`` property (a schema's ``oneOf``
+    whose branches each fix that property to one value)."""
+    unknown = fields({tag: one_of(*variants)}, others=any_value)
+
+    def check(value: Any, place: str) -> list[str]:
+        chosen = value.get(tag) if isinstance(value, dict) else None
+        rule = variants.get(chosen, unknown) if isinstance(chosen, str) else unknown
+        return rule(value, place)
 
     return check
 
@@ -195,10 +233,11 @@ CREATE_TASK = fields(
 
 WORKER = {"workerGroup": IDENTIFIER_CHECK, "workerId": IDENTIFIER_CHECK}
 
-# Input checks per method name; methods without an entry take no body (or ignore it).
+# Input checks per method name of the task, claim and worker methods (artifacts.py and objects.py hold
+# their own); methods without an entry take no body (or ignore it).
 BODY_CHECKS: dict[str, Check] = {
     "createTask": CREATE_TASK,
-    "claimWork": fields(WORKER, {"tasks": integer(1, 32)}),
+    "claimWork": fields({**WORKER, "tasks": integer(1, 32)}),
     "claimTask": fields(WORKER),
     "reportException": fields({"reason": one_of(*EXCEPTION_REASONS)}),
     "quarantineWorker": fields({"quarantineUntil": date_time}, {"quarantineInfo": string(max_length=4000)}),

@@ -14,11 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tcw.localqueue import jsonio
 from tcw.localqueue.api import AuthenticationFailed
 from tcw.localqueue.clients import Client, ClientStore
 from tcw.localqueue.scopes import satisfies, valid_scopes
@@ -121,8 +121,8 @@ def _resolve(clients: ClientStore, client_id: str, ext: str | None, now: float) 
 
 def _parse_ext(ext: str) -> dict[str, Any]:
     try:
-        extension = json.loads(urlsafe_b64decode(ext).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
+        extension = jsonio.parse(urlsafe_b64decode(ext))
+    except ValueError as error:
         raise AuthenticationFailed("Failed to parse ext") from error
     if not isinstance(extension, dict):
         raise AuthenticationFailed("Failed to parse ext")

@@ -36,12 +36,15 @@ from tcw.localqueue.api import (
 from tcw.localqueue.checks import (
     PRINTABLE,
     PROJECT_ID,
+    SHA256,
+    SHA512,
     SLUGID,
-    check_body,
+    Check,
+    any_value,
     date_time,
     fields,
     integer,
-    json_object,
+    is_true,
     string,
 )
 from tcw.localqueue.dates import format_date, parse_date
@@ -63,6 +66,7 @@ CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects (expires);
 )
 
 DATA_INLINE_MAX_BYTES = 8192
+MAX_CONTENT_LENGTH = 2**63 - 1
 UPLOAD_LIFETIME = timedelta(days=1)
 PUT_URL_LIFETIME = timedelta(minutes=45)
 PUT_URL_GRACE = timedelta(seconds=10)
@@ -72,23 +76,29 @@ GET_URL_GRACE = timedelta(seconds=60)
 DOWNLOAD_METHODS = ("simple", "getUrl")  # in order of preference, as the real service
 HASH_CHECK = string(max_length=128)
 
-CREATE_UPLOAD = fields(
-    {
-        "projectId": string(PROJECT_ID),
-        "uploadId": string(SLUGID),
-        "expires": date_time,
-        "proposedUploadMethods": fields(
-            {},
-            {
-                "dataInline": fields({"contentType": string(), "objectData": string(max_length=10926)}),
-                "putUrl": fields({"contentType": string(), "contentLength": integer(0, 2**63 - 1)}),
-            },
-        ),
-    },
-    {"hashes": json_object},
-)
-FINISH_UPLOAD = fields({"projectId": string(PROJECT_ID), "uploadId": string(SLUGID)}, {"hashes": json_object})
-START_DOWNLOAD = fields({"acceptDownloadMethods": json_object})
+HASHES = fields({}, {"sha256": string(SHA256), "sha512": string(SHA512)}, others=any_value)
+# Checked by the dispatcher before the handler runs, as the real service validates its input schema.
+BODY_CHECKS: dict[str, Check] = {
+    "createUpload": fields(
+        {
+            "projectId": string(PROJECT_ID),
+            "uploadId": string(SLUGID),
+            "expires": date_time,
+            "proposedUploadMethods": fields(
+                {},
+                {
+                    "dataInline": fields({"contentType": string(), "objectData": string(max_length=10926)}),
+                    "putUrl": fields({"contentType": string(), "contentLength": integer()}),
+                },
+            ),
+        },
+        {"hashes": HASHES},
+    ),
+    "finishUpload": fields({"projectId": string(PROJECT_ID), "uploadId": string(SLUGID)}, {"hashes": HASHES}),
+    "startDownload": fields(
+        {"acceptDownloadMethods": fields({}, {"simple": is_true, "getUrl": is_true})},
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -197,7 +207,6 @@ def expire_objects(db: sqlite3.Connection, blob_dir: Path, now: datetime) -> int
 
 
 async def create_upload(call: ApiCall) -> Any:
-    check_body(CREATE_UPLOAD, call.body)
     body, name = call.body, _name(call)
     call.authorize(projectId=body["projectId"])
     db, now = call.state.db, call.state.now()
@@ -236,6 +245,8 @@ def _agree_upload_method(call: ApiCall, name: str, proposed: dict[str, Any], now
         return {"dataInline": True}
     if "putUrl" in proposed:
         method = proposed["putUrl"]
+        if not 0 <= method["contentLength"] <= MAX_CONTENT_LENGTH:
+            raise InputError(f"putUrl contentLength must be between 0 and {MAX_CONTENT_LENGTH}")
         content_type, length = method["contentType"], str(method["contentLength"])
         url = blobs.signed_url(
             call.state.db,
@@ -261,7 +272,6 @@ def _decode_inline(object_data: str) -> bytes:
 
 
 async def finish_upload(call: ApiCall) -> Any:
-    check_body(FINISH_UPLOAD, call.body)
     body, name, db = call.body, _name(call), call.state.db
     call.authorize(projectId=body["projectId"])
     found = load_object(db, name)
@@ -318,7 +328,6 @@ def _readable_object(call: ApiCall) -> ObjectRow:
 
 
 async def start_download(call: ApiCall) -> Any:
-    check_body(START_DOWNLOAD, call.body)
     call.authorize()
     found = _readable_object(call)
     accepted = call.body["acceptDownloadMethods"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import shutil
 import signal
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 ISSUER_CLIENT_ID = "static/taskcluster/queue"
 SHUTDOWN_GRACE = 0.25  # seconds in-flight requests (long polls) get when the queue stops
 START_TIMEOUT = 30.0
+MIN_RESOLVER_INTERVAL = 0.001  # zero would make the resolver loop spin
 
 
 class LocalQueue:
@@ -41,7 +43,7 @@ class LocalQueue:
     """
 
     def __init__(self, settings: LocalQueueSettings | None = None) -> None:
-        self.settings = settings or LocalQueueSettings()
+        self.settings = _checked(settings or LocalQueueSettings())
         self.db_path = self._db_path()
         self.root_url = ""
         self.root_credentials: dict[str, str] | None = None
@@ -162,7 +164,10 @@ class LocalQueue:
         state = self._open_state()
         self._state = state
         self._runner = web.AppRunner(
-            make_app(state), access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_GRACE
+            make_app(state, self._schemas_dir()),
+            access_log=None,
+            handler_cancellation=True,
+            shutdown_timeout=SHUTDOWN_GRACE,
         )
         await self._runner.setup()
         listener = _listen(self.settings.host, self.settings.port)
@@ -218,6 +223,12 @@ class LocalQueue:
             issuer=issuer,
         )
 
+    def _schemas_dir(self) -> Path | None:
+        directory = self.settings.schemas_dir
+        if directory is not None and not Path(directory).is_dir():
+            raise ValueError(f"LocalQueueSettings.schemas_dir: {directory} is not a directory")
+        return None if directory is None else Path(directory)
+
     def _load_clients(self, in_memory: bool) -> ClientStore:
         if self.settings.clients_file:
             return ClientStore.from_file(Path(self.settings.clients_file))
@@ -228,6 +239,23 @@ class LocalQueue:
         clients, root = ClientStore.with_root(self.credentials_file)
         self.root_credentials = {"clientId": root.client_id, "accessToken": root.access_token}
         return clients
+
+
+def _checked(settings: LocalQueueSettings) -> LocalQueueSettings:
+    """Refuse durations that would hang or spin the queue (an infinite claimWork wait, a resolver looping
+    without pause); config files are checked earlier, this guards settings made in code."""
+    durations = {
+        "claim_timeout": (settings.claim_timeout, 0.0),
+        "claim_work_wait": (settings.claim_work_wait, 0.0),
+        "resolver_interval": (settings.resolver_interval, MIN_RESOLVER_INTERVAL),
+    }
+    for name, (value, lowest) in durations.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < lowest:
+            raise ValueError(
+                f"LocalQueueSettings.{name} must be a finite number of seconds >= {lowest}, got {value!r}"
+            )
+    return settings
 
 
 def _issuer(db: Any) -> Client:

@@ -15,52 +15,9 @@ import taskcluster.aio
 
 from tcw.localqueue.routes import service_routes
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import task_definition
+from tests.fixtures.queue import assert_error_body, signed, task_definition
 
 QUEUE_ID = "tcw-test/worker"
-
-
-def signed(
-    local_queue: LocalQueue,
-    method: str,
-    path: str,
-    body: bytes = b"",
-    content_type: str = "",
-    credentials: dict[str, str] | None = None,
-) -> Any:
-    """A raw request signed like the official client signs (mohawk, sha256, ext), sent as given:
-    an empty body goes out with Content-Length: 0 and no Content-Type."""
-    import mohawk
-
-    creds = credentials or local_queue.root_credentials
-    assert creds is not None
-    url = local_queue.root_url + path
-    sender = mohawk.Sender(
-        {"id": creds["clientId"], "key": creds["accessToken"], "algorithm": "sha256"},
-        ext=taskcluster.Queue(local_queue.client_options(creds)).makeHawkExt(),
-        url=url,
-        method=method,
-        content=body,
-        content_type=content_type,
-    )
-    headers = {"Authorization": sender.request_header}
-    if content_type:
-        headers["Content-Type"] = content_type
-    request = requests.Request(method, url, data=body, headers=headers).prepare()
-    if not body:
-        request.headers["Content-Length"] = "0"
-        request.headers.pop("Content-Type", None)
-    with requests.Session() as session:
-        return session.send(request, timeout=30)
-
-
-def assert_error_body(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"code", "message", "requestInfo"}
-    assert body["code"] == code and body["message"]
-    assert set(body["requestInfo"]) == {"method", "params", "payload", "time"}
-    return body
 
 
 def test_unknown_route_is_404_json(local_queue: LocalQueue) -> None:

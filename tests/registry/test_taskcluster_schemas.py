@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from tcw.config import RegistrySettings
+from tcw.config import LocalQueueSettings, RegistrySettings
+from tcw.localqueue.server import LocalQueue
 from tcw.registry import Registry, load_registry, render_problems_text
 from tests.fixtures.references import References
-from tests.registry.helpers import problems_as_tuples, serve_directory, write_json
+from tests.registry.helpers import problems_as_tuples, write_json
 
 # registry key -> the official schema file
 SCHEMAS = {
@@ -92,16 +93,17 @@ def directory_registry(references: References, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def url_registry(references: References, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """The same schemas served over HTTP as a deployment serves them, named as /schemas/... references."""
+    """The same schemas served by the local queue at <rootUrl>/schemas/..., as a deployment serves them."""
     root = tmp_path_factory.mktemp("tc-served")
     for filename in SCHEMAS.values():
         write_json(root / "served" / filename, references.schema(filename))
-    with serve_directory(root / "served") as root_url:
+    served = LocalQueueSettings(port=0, db=":memory:", schemas_dir=str(root / "served" / "schemas"))
+    with LocalQueue(served) as queue:
         settings = RegistrySettings(
             schema_urls={key: "/" + filename for key, filename in SCHEMAS.items()},
             cache_dir=str(root / "cache"),
         )
-        yield load_registry(settings, root_url=root_url)
+        yield load_registry(settings, root_url=queue.root_url)
 
 
 @pytest.mark.parametrize(("key", "payload", "expected"), CASES)
