@@ -9,6 +9,7 @@ Usage: .venv/bin/python bench/engine_memory.py [MiB]   (default 1024)
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -78,6 +79,7 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKCLUSTER_", "TCW_"))}
         env["TASKCLUSTER_CLIENT_ID"] = local.root_credentials["clientId"]
         env["TASKCLUSTER_ACCESS_TOKEN"] = local.root_credentials["accessToken"]
+        env["TCW_REGISTRY_SCHEMA_URLS"] = json.dumps({TASK_QUEUE: "shell"})
         command = [sys.executable, "-m", "tcw", "-q", "--root-url", local.root_url, "run"]
         command += ["--task-queue", TASK_QUEUE, "--work-root", work]
         worker = subprocess.Popen(command, env=env)

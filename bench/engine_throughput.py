@@ -14,6 +14,7 @@ are compared, since a shared 2-core machine makes single runs vary by a factor o
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -142,6 +143,7 @@ def run_tcw(
     env["TCW_WORKER_ARTIFACT_STORAGE"] = storage
     env["TASKCLUSTER_CLIENT_ID"] = local.root_credentials["clientId"]
     env["TASKCLUSTER_ACCESS_TOKEN"] = local.root_credentials["accessToken"]
+    env["TCW_REGISTRY_SCHEMA_URLS"] = json.dumps({f"{PROVISIONER}/*": "shell"})
     command = [sys.executable, "-m", "tcw", "-q", "--root-url", local.root_url, "run"]
     command += ["--task-queue", f"{PROVISIONER}/{worker_type}", "--capacity", str(capacity)]
     command += ["--max-tasks", str(count), "--work-root", str(work / worker_type)]

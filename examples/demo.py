@@ -7,6 +7,7 @@ claimed them all, then prints how each task ended and what it published.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from tcw.localqueue.server import LocalQueue
 
 HERE = Path(__file__).resolve().parent
 TASK_QUEUE = "tcw-demo/shell"
+SCHEMA_URLS = json.dumps({TASK_QUEUE: "shell"})  # registry.schema_urls: the queue -> the built-in schema
 WORKER_TIMEOUT = 45.0
 
 
@@ -62,9 +64,16 @@ def run_worker(local: LocalQueue, max_tasks: int) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKCLUSTER_", "TCW_"))}
     env["TASKCLUSTER_CLIENT_ID"] = local.root_credentials["clientId"]
     env["TASKCLUSTER_ACCESS_TOKEN"] = local.root_credentials["accessToken"]
+    # The worker checks payloads against its queue's schema and will not start without one: tcw's
+    # built-in `shell` schema, here given through the environment (a config file works the same way).
+    env["TCW_REGISTRY_SCHEMA_URLS"] = SCHEMA_URLS
     command = [sys.executable, "-m", "tcw", "--root-url", local.root_url, "run", "--task-queue", TASK_QUEUE]
     command += ["--worker-id", "demo-worker", "--max-tasks", str(max_tasks), "--idle-timeout", "15"]
-    print(f"$ tcw run --task-queue {TASK_QUEUE} --max-tasks {max_tasks} --idle-timeout 15", flush=True)
+    print(
+        f"$ TCW_REGISTRY_SCHEMA_URLS='{SCHEMA_URLS}' "
+        f"tcw run --task-queue {TASK_QUEUE} --max-tasks {max_tasks} --idle-timeout 15",
+        flush=True,
+    )
     return subprocess.run(command, env=env, cwd=HERE.parent, timeout=WORKER_TIMEOUT, check=False).returncode
 
 

@@ -47,7 +47,8 @@ def claim_once(
     """Claim at most one task, show it, then run it with the configured executor and report it.
 
     --no-run shows the task and releases it at once by reporting exception/worker-shutdown, so the
-    queue retries it and nothing is lost.
+    queue retries it and nothing is lost. --keep-workdir keeps the run's work directory and task log
+    and prints where they are (workDir and taskLog with --format json).
 
     \b
     Exit codes:
@@ -70,6 +71,10 @@ def claim_once(
         record = result.record
         outcome = str(record.resolution) if record.reported else "not reported (the run was over)"
         click.echo(f"{record.task_id} run {record.run_id}: {outcome} after {record.duration:.1f} s")
+        if record.work_dir is not None:
+            click.echo(f"work directory kept: {record.work_dir}")
+        if record.log_file is not None:
+            click.echo(f"task log kept: {record.log_file}")
     elif result.claim is None:
         click.echo(f"nothing to claim within {wait:g} s", err=True)
     ctx.exit(int(_exit_code(result, run_task)))
@@ -125,6 +130,8 @@ def _as_json(result: ClaimOnceResult) -> dict[str, Any]:
                 "reason": str(record.resolution.reason) if record.resolution.reason else None,
                 "reported": record.reported,
                 "duration": round(record.duration, 3),
+                "workDir": str(record.work_dir) if record.work_dir is not None else None,
+                "taskLog": str(record.log_file) if record.log_file is not None else None,
             }
         )
     return document

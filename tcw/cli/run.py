@@ -22,7 +22,11 @@ _IDENTITY_OPTIONS = (
     click.option(
         "--executor",
         metavar="NAME|MODULE:FUNCTION",
-        help="Executor for tasks: shell, an entry point in tcw.executors, or module:function.",
+        help=(
+            "Executor for tasks: shell, an entry point in tcw.executors, or module:function. Precedence: "
+            "the config's per-queue worker.executors, then the executor of the queue's registry entry, "
+            "then this (worker.executor) [default: shell]."
+        ),
     ),
     click.option("--work-root", type=click.Path(file_okay=False), help="Where per-run work directories go."),
     click.option("--keep-workdir", is_flag=True, default=None, help="Keep each run's work directory."),
@@ -30,7 +34,10 @@ _IDENTITY_OPTIONS = (
         "--accept-any-payload",
         is_flag=True,
         default=None,
-        help="Run payloads even when no schema is known for the task queue.",
+        help=(
+            "Run payloads unchecked when the task queue has no payload schema in the registry "
+            "(otherwise the worker refuses to start)."
+        ),
     ),
 )
 

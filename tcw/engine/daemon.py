@@ -3,6 +3,17 @@
 Both build the same ``Worker``: executor and payload check chosen before the first claim (so a bad config
 fails at once, not per task), one HTTP session for the worker's calls. The commands also remove the
 worker's own credentials from the environment any child process would inherit.
+
+The payload check is the payload-schema registry entry of the worker's queue. A queue without one makes
+the worker refuse to start (``UsageError``, saying how to map the queue to a schema) unless
+``worker.accept_any_payload`` (``--accept-any-payload``) is set.
+
+The executor is the first found of (``tcw.executors.loader.choose_executor``):
+
+1. the config's per-queue ``worker.executors`` mapping (``{"proj-*/signing": "signer"}``);
+2. the ``executor`` of the queue's registry entry (``"proj-*/signing": {schema: s.json, executor: signer}``
+   in a registry directory's index; ``shell`` for queues mapped to the built-in ``shell`` schema);
+3. ``worker.executor`` (``--executor``, ``TCW_WORKER_EXECUTOR``), default ``shell``.
 """
 
 from __future__ import annotations
@@ -16,7 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tcw.config import Config
+from tcw.config import Config, WorkerSettings
 from tcw.engine.claim import Claim
 from tcw.engine.isolation import protect_worker_secrets
 from tcw.engine.queue_port import open_queue
@@ -27,6 +38,8 @@ from tcw.executors.base import Executor
 from tcw.executors.process import children_watched_by_pidfd
 
 log = logging.getLogger(__name__)
+
+DEFAULT_EXECUTOR = WorkerSettings().executor
 
 
 def check_work_root(path: Path) -> None:
@@ -46,15 +59,28 @@ class WorkerSetup:
 
 
 def prepare(config: Config) -> WorkerSetup:
-    """Choose the executor and payload check for the worker's queue; raises ``UsageError`` early."""
-    from tcw.engine.payload import payload_check_for
-    from tcw.executors.loader import executor_for_queue, resolve_executor
+    """Choose the executor and payload check for the worker's queue (see the module docstring for the
+    order); raises ``UsageError`` early."""
+    from tcw.engine.payload import payload_check, registry_entry_for
+    from tcw.executors.loader import choose_executor, resolve_executor
 
     queue = config.worker.task_queue_id
     if not queue:
         raise UsageError("no task queue: give --task-queue P/W (or --provisioner-id and --worker-type)")
-    spec = executor_for_queue(queue, config.worker.executor, config.worker.executors)
-    return WorkerSetup(resolve_executor(spec), payload_check_for(config, queue, spec))
+    entry = registry_entry_for(config, queue)
+    choice = choose_executor(queue, config.worker, entry)
+    executor = resolve_executor(choice.spec)
+    log.info("task queue %s: executor %s, from %s", queue, choice.spec, choice.origin)
+    if config.worker.executor not in (choice.spec, DEFAULT_EXECUTOR):  # a configured one set aside
+        log.warning(
+            "worker.executor %s is not used for %s: %s names %s (map the queue in worker.executors to "
+            "override that)",
+            config.worker.executor,
+            queue,
+            choice.origin,
+            choice.spec,
+        )
+    return WorkerSetup(executor, payload_check(entry) if entry is not None else None)
 
 
 @contextlib.asynccontextmanager

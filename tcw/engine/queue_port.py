@@ -42,6 +42,19 @@ class QueueRefused(QueueUnavailable):
         super().__init__(message)
         self.status = status
 
+    def with_claim_hint(self, task_queue_id: str) -> QueueRefused:
+        """This refusal of ``claimWork`` with what to check: the worker's credentials or its scopes."""
+        if self.status == 401:
+            hint = "check the worker's credentials (TASKCLUSTER_CLIENT_ID/ACCESS_TOKEN)"
+        elif self.status == 403:
+            hint = (
+                f"the worker's client needs the scopes queue:claim-work:{task_queue_id} and "
+                "queue:worker-id:<workerGroup>/<workerId>"
+            )
+        else:
+            return QueueRefused(self.message, self.status)
+        return QueueRefused(f"{self.message}\n{hint}", self.status)
+
 
 class RunGone(QueueRefused):
     """A run-scoped call was refused because the run is over (cancelled, resolved, expired, unknown)."""

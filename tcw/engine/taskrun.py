@@ -104,6 +104,13 @@ class TaskRun:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await job
 
+    def existing_files(self) -> tuple[Path | None, Path | None]:
+        """The work directory and the task log, each None unless it exists (for ``keep_workdir``)."""
+        return (
+            self.work_dir if self.work_dir.is_dir() else None,
+            self.log_path if self.log_path.is_file() else None,
+        )
+
     def remove_files(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self.log_path.unlink(missing_ok=True)

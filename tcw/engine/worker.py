@@ -50,13 +50,18 @@ RECORDS_KEPT = 10_000  # the most recent runs; a daemon must not grow with every
 
 @dataclass(frozen=True)
 class RunRecord:
-    """How one run ended on this worker. ``reported`` is False when the run was over at the queue."""
+    """How one run ended on this worker. ``reported`` is False when the run was over at the queue.
+
+    ``work_dir`` and ``log_file`` are set when the run's files were kept (``keep_workdir``) and exist.
+    """
 
     task_id: str
     run_id: int
     resolution: Resolution
     reported: bool
     duration: float
+    work_dir: Path | None = None
+    log_file: Path | None = None
 
 
 class Worker:
@@ -99,7 +104,7 @@ class Worker:
             )
         except QueueRefused as error:
             if self._claimed == 0:  # refused from the start: credentials or scopes, not a passing fault
-                raise QueueRefused(_refused_hint(error, self.task_queue_id), error.status) from error
+                raise error.with_claim_hint(self.task_queue_id) from error
             self._failed_polls += 1
             log.error("claimWork refused: %s", error.message)
             await asyncio.sleep(backoff_delay(self._failed_polls, 0.5, 30.0))
@@ -173,7 +178,9 @@ class Worker:
             self._runs.pop(claim.task_id, None)
             if not self.settings.keep_workdir:
                 self._remove_in_background(run)
-        record = RunRecord(claim.task_id, claim.run_id, resolution, reported, time.monotonic() - started)
+        kept = run.existing_files() if self.settings.keep_workdir else (None, None)
+        elapsed = time.monotonic() - started
+        record = RunRecord(claim.task_id, claim.run_id, resolution, reported, elapsed, *kept)
         self._log_end(record, run)
         self.records.append(record)
         return record
@@ -289,6 +296,8 @@ class Worker:
 
     def _log_end(self, record: RunRecord, run: TaskRun) -> None:
         fields = {"taskId": record.task_id, "runId": record.run_id, "duration": round(record.duration, 3)}
+        if record.work_dir is not None:
+            fields["workDir"] = str(record.work_dir)
         if record.reported:
             log.info("resolved %s", record.resolution, extra=fields)
         else:
@@ -387,14 +396,3 @@ def _describe(ending: BaseException) -> str:
     if isinstance(ending, TaskOutcome | WorkerShutdown):
         return str(ending) or type(ending).__name__
     return f"internal error: {type(ending).__name__}: {ending}"
-
-
-def _refused_hint(error: QueueRefused, task_queue_id: str) -> str:
-    if error.status == 401:
-        return f"{error.message}\ncheck the worker's credentials (TASKCLUSTER_CLIENT_ID/ACCESS_TOKEN)"
-    if error.status == 403:
-        return (
-            f"{error.message}\nthe worker's client needs the scopes queue:claim-work:{task_queue_id} and "
-            "queue:worker-id:<workerGroup>/<workerId>"
-        )
-    return error.message

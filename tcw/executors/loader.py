@@ -21,10 +21,11 @@ and run ``tcw run --executor mysigner:sign``. Or register it in the package that
         signer = mysigner:sign
 
 and use ``--executor signer``, or pick it for some task queues only with the config's
-``worker.executors`` (``{"proj-release/signing-*": "signer"}``). Returning resolves the run ``completed``;
-raising a ``tcw.engine.outcome`` exception resolves it as that exception says. A plain ``def`` handler
-works too: it runs in a thread so it cannot block the worker's event loop, and it should check
-``ctx.cancelled.is_set()`` during long work, since a thread cannot be interrupted.
+``worker.executors`` (``{"proj-release/signing-*": "signer"}``) or with the ``executor`` of the queue's
+payload-schema registry entry (see :func:`choose_executor` for which wins). Returning resolves the run
+``completed``; raising a ``tcw.engine.outcome`` exception resolves it as that exception says. A plain
+``def`` handler works too: it runs in a thread so it cannot block the worker's event loop, and it should
+check ``ctx.cancelled.is_set()`` during long work, since a thread cannot be interrupted.
 """
 
 from __future__ import annotations
@@ -34,13 +35,18 @@ import functools
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tcw.config import WorkerSettings
 from tcw.errors import ConfigError, UsageError
 from tcw.executors.base import Executor, TaskContext
 from tcw.executors.shell import ShellExecutor
 from tcw.registry import keys
+
+if TYPE_CHECKING:
+    from tcw.registry import RegistryEntry
 
 ENTRY_POINT_GROUP = "tcw.executors"
 BUILTIN_EXECUTORS: Mapping[str, Callable[[], Executor]] = {"shell": ShellExecutor}
@@ -64,16 +70,44 @@ def known_executor_names() -> list[str]:
     return sorted(set(BUILTIN_EXECUTORS) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
-def executor_for_queue(task_queue_id: str, default: str, per_queue: Mapping[str, str]) -> str:
-    """The executor spec configured for ``task_queue_id`` (``provisionerId/workerType``).
+@dataclass(frozen=True)
+class ExecutorChoice:
+    spec: str
+    origin: str  # where the choice came from, for the worker's start-up log line
 
-    Keys of ``per_queue`` are task queue ids or globs over them, matched as the payload-schema registry
-    matches its keys: an exact key beats any glob, then the glob with more literal characters wins. Two
-    equally specific globs that both match are a configuration error rather than a coin toss.
+
+def choose_executor(
+    task_queue_id: str, settings: WorkerSettings, registry_entry: RegistryEntry | None
+) -> ExecutorChoice:
+    """The executor for the worker's queue, first found of:
+
+    1. the config's per-queue ``worker.executors`` mapping (the most specific key matching the queue);
+    2. the ``executor`` of the queue's payload-schema registry entry (an index file's
+       ``{schema: ..., executor: ...}``, an entry point's ``PayloadSchema``, or the built-in schema's own:
+       ``shell`` for ``shell``);
+    3. ``worker.executor`` (``--executor``; default ``shell``).
+
+    The registry entry comes before ``worker.executor`` because it describes that queue's payloads, which
+    the executor must understand; ``worker.executors`` overrides both for the queues it names.
+    """
+    key = per_queue_key(task_queue_id, settings.executors)
+    if key is not None:
+        return ExecutorChoice(settings.executors[key], f"worker.executors[{key!r}]")
+    if registry_entry is not None and registry_entry.executor:
+        return ExecutorChoice(registry_entry.executor, f"registry entry {registry_entry.describe()}")
+    return ExecutorChoice(settings.executor, "worker.executor")
+
+
+def per_queue_key(task_queue_id: str, per_queue: Mapping[str, str]) -> str | None:
+    """The key of ``per_queue`` that applies to ``task_queue_id`` (``provisionerId/workerType``), if any.
+
+    Keys are task queue ids or globs over them, matched as the payload-schema registry matches its keys:
+    an exact key beats any glob, then the glob with more literal characters wins. Two equally specific
+    globs that both match are a configuration error rather than a coin toss.
     """
     candidates = [key for key in per_queue if keys.matches(key, task_queue_id)]
     if not candidates:
-        return default
+        return None
     best = max(keys.specificity(key) for key in candidates)
     tied = sorted(key for key in candidates if keys.specificity(key) == best)
     if len(tied) > 1:
@@ -83,7 +117,7 @@ def executor_for_queue(task_queue_id: str, default: str, per_queue: Mapping[str,
                 "equally; make one of them more specific"
             ]
         )
-    return per_queue[tied[0]]
+    return tied[0]
 
 
 def as_executor(handler: object, spec: str) -> Executor:

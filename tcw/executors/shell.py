@@ -28,6 +28,7 @@ from tcw.engine.outcome import (
     TaskOutcome,
     WorkerShutdown,
 )
+from tcw.engine.taskrun import LIVE_LOG_NAME, LOG_NAME
 from tcw.executors.base import TaskContext
 from tcw.executors.process import (
     DEFAULT_CANCEL_GRACE,
@@ -40,6 +41,7 @@ from tcw.executors.process import (
 
 # Set by the worker for every command; a payload's ``env`` cannot override them (as in generic-worker).
 FIXED_ENV = ("TASK_ID", "RUN_ID", "TASK_GROUP_ID", "TASKCLUSTER_ROOT_URL", "TASK_WORKDIR")
+RESERVED_ARTIFACT_NAMES = frozenset({LOG_NAME, LIVE_LOG_NAME})
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,21 @@ def _parse_artifacts(value: object, problems: list[str]) -> tuple[ArtifactSpec, 
             problems.append(f"artifacts[{index}]: expires and contentType must be strings")
         else:
             specs.append(ArtifactSpec(kind, path, name, expires, content_type))
+    _check_artifact_names(specs, problems)
     return tuple(specs)
+
+
+def _check_artifact_names(specs: Sequence[ArtifactSpec], problems: list[str]) -> None:
+    """An artifact name used twice, or the task log's, would make the queue refuse an upload (409) after
+    the task ran: refused here instead, before anything runs."""
+    seen: set[str] = set()
+    for spec in specs:
+        name = spec.name.rstrip("/") if spec.kind == "directory" else spec.name
+        if name in RESERVED_ARTIFACT_NAMES:
+            problems.append(f"artifacts: {name} is the name of the task log the worker uploads")
+        elif name in seen:
+            problems.append(f"artifacts: {name} is declared more than once")
+        seen.add(name)
 
 
 def _parse_retry(value: object, problems: list[str]) -> frozenset[int]:
@@ -180,11 +196,15 @@ class ShellExecutor:
         payload = ShellPayload.parse(ctx.payload)
         env = task_environment(ctx, payload.env, self.path)
         outcome = await self._run_commands(ctx, payload, env)
-        artifact_problem: TaskOutcome | None
         try:
             artifact_problem = await publish_artifacts(ctx, payload.artifacts)
-        except ResourceUnavailable as error:
-            artifact_problem = error
+        except ResourceUnavailable:
+            # An artifact would be missing whatever the commands did, so even a failed task resolves
+            # resource-unavailable (the queue retries it). Its own failure goes in the log first; the
+            # engine ends the log with the upload error it reports.
+            if outcome is not None:
+                ctx.log.error("The task had failed before the upload error: %s", outcome.message)
+            raise
         if artifact_problem is not None and outcome is not None:
             ctx.log.error("%s", artifact_problem.message)  # the engine logs only the outcome it reports
         final = outcome or artifact_problem

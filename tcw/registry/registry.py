@@ -9,9 +9,9 @@ Sources are merged in this order, a later one replacing an earlier one's entry f
 4. ``registry.schema_urls`` from the config.
 
 Built-in schemas are *named* (no ``/``) and match no task queue on their own, so a worker whose queue has no
-entry refuses to start instead of quietly running whatever arrives. A queue reaches a named schema through
-an index file or the config (``proj-*/linux-*: shell``); a worker whose executor is ``shell`` falls back to
-``builtin_schema("shell")`` (the engine decides that, not the registry).
+entry refuses to start instead of quietly running whatever arrives (unless told to accept any payload).
+A queue reaches a named schema through an index file or the config (``proj-*/linux-*: shell``), and then
+gets that schema's executor too unless the mapping names another.
 
 Every entry is compiled and checked at load, so a broken schema, an unresolvable ``$ref`` or two glob keys
 that tie is a ``ConfigError`` before any task is looked at.
@@ -193,7 +193,7 @@ def _builtins() -> Registry:
 
 
 def builtin_schema(name: str) -> RegistryEntry:
-    """A schema tcw ships (``shell``), without loading any other source: the engine's fallback."""
+    """A schema tcw ships (``shell``), without loading any other source."""
     registry = _builtins()
     if name not in registry:
         raise UnknownSchema(name, registry.keys())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,18 @@ from tcw.executors.base import Executor
 PROVISIONER = "tcw-test"
 WORKER_TYPE = "engine"
 TASK_QUEUE = f"{PROVISIONER}/{WORKER_TYPE}"
+SHELL_SCHEMA = {TASK_QUEUE: "shell"}  # registry.schema_urls mapping the test queue to the built-in schema
+
+
+def worker_env(credentials: Mapping[str, str], schemas: Mapping[str, str] = SHELL_SCHEMA) -> dict[str, str]:
+    """The environment of a `tcw run` / `tcw claim-once` with these credentials and payload schemas."""
+    env = {
+        "TASKCLUSTER_CLIENT_ID": credentials["clientId"],
+        "TASKCLUSTER_ACCESS_TOKEN": credentials["accessToken"],
+    }
+    if schemas:
+        env["TCW_REGISTRY_SCHEMA_URLS"] = json.dumps(dict(schemas))
+    return env
 
 
 def task_definition(
@@ -74,14 +87,25 @@ MakeConfig = Callable[..., Config]
 
 @pytest.fixture
 def worker_config(tmp_path: Path) -> MakeConfig:
-    """``worker_config(local_queue, capacity=2, ...)``: a worker on TASK_QUEUE of that queue."""
+    """``worker_config(local_queue, capacity=2, ...)``: a worker on TASK_QUEUE of that queue, whose payloads
+    the built-in ``shell`` schema checks (``schemas`` sets ``registry.schema_urls``, ``{}`` for none;
+    ``directories`` sets ``registry.directories``)."""
 
-    def make(local: Any, credentials: Mapping[str, str] | None = None, **worker: Any) -> Config:
+    def make(
+        local: Any,
+        credentials: Mapping[str, str] | None = None,
+        schemas: Mapping[str, str] = SHELL_SCHEMA,
+        directories: tuple[str, ...] = (),
+        **worker: Any,
+    ) -> Config:
         creds = credentials or local.root_credentials
         flags: dict[str, Any] = {
             "root_url": local.root_url,
             "credentials.client_id": creds["clientId"],
             "credentials.access_token": creds["accessToken"],
+            "registry.schema_urls": dict(schemas),
+            "registry.directories": directories,
+            "registry.cache_dir": str(tmp_path / "schema-cache"),
             "worker.provisioner_id": PROVISIONER,
             "worker.worker_type": WORKER_TYPE,
             "worker.worker_id": "test-worker",

@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.engine.conftest import TASK_QUEUE, create_task, last_run, runs, shell
+from tests.engine.conftest import TASK_QUEUE, create_task, last_run, runs, shell, worker_env
 
 
 def base_args(local: Any, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    """The root URL and an environment with the queue's credentials and TASK_QUEUE mapped to ``shell``."""
     creds = local.root_credentials
-    env = {"TASKCLUSTER_CLIENT_ID": creds["clientId"], "TASKCLUSTER_ACCESS_TOKEN": creds["accessToken"]}
+    env = {**worker_env(creds), "TCW_REGISTRY_CACHE_DIR": str(tmp_path / "schema-cache")}
     return ["tcw", "--root-url", local.root_url], env
 
 
@@ -25,14 +26,24 @@ def test_claim_once_runs_one_task_and_exits_with_its_result(
     result = run_cli([*args, *common], exit_code=1, env=env)
     assert failing in result.stdout and "the failing one" in result.stdout and "maxRunTime" in result.stdout
     assert f"{failing} run 0: failed after" in result.stdout
+    assert "kept" not in result.stdout
     assert last_run(queue, failing) == "failed"
 
     passing = create_task(queue, shell("echo hi"))
     result = run_cli([*args, *common, "--format", "json", "--keep-workdir"], exit_code=0, env=env)
     document = json.loads(result.stdout)
     assert document["taskId"] == passing and document["state"] == "completed" and document["reported"] is True
-    assert (tmp_path / f"task_{passing}_0").is_dir() and (tmp_path / f"task_{passing}_0.log").is_file()
+    work_dir, task_log = tmp_path / f"task_{passing}_0", tmp_path / f"task_{passing}_0.log"
+    assert (document["workDir"], document["taskLog"]) == (str(work_dir), str(task_log))
+    assert work_dir.is_dir() and task_log.is_file()
     assert not (tmp_path / f"task_{failing}_0").exists() and not (tmp_path / f"task_{failing}_0.log").exists()
+
+    kept = create_task(queue, shell("echo kept > out.txt"))
+    result = run_cli([*args, *common, "--keep-workdir"], exit_code=0, env=env)
+    work_dir = tmp_path / f"task_{kept}_0"
+    assert f"work directory kept: {work_dir}\n" in result.stdout
+    assert f"task log kept: {work_dir}.log\n" in result.stdout
+    assert (work_dir / "out.txt").read_text() == "kept\n"
 
     malformed = create_task(queue, {"command": "not a list"})
     run_cli([*args, *common], exit_code=3, env=env)
@@ -59,17 +70,14 @@ def test_usage_errors_exit_2(local_queue: Any, run_cli: Any, tmp_path: Path) -> 
     assert "provisionerId/workerType" in result.stderr
     result = run_cli([*args, "run", "--task-queue", "a/b", "--provisioner-id", "a"], exit_code=2, env=env)
     assert "not both" in result.stderr
-    result = run_cli(
-        [*args, "run", "--task-queue", "a/b", "--executor", "nosuchmodule:fn"], exit_code=2, env=env
-    )
+    any_payload = ["run", "--task-queue", "a/b", "--accept-any-payload"]
+    result = run_cli([*args, *any_payload, "--executor", "nosuchmodule:fn"], exit_code=2, env=env)
     assert "nosuchmodule" in result.stderr
-    result = run_cli(["tcw", "run", "--task-queue", "a/b"], exit_code=2, env={})
+    result = run_cli(["tcw", *any_payload], exit_code=2, env={})
     assert "root_url" in result.stderr
     (tmp_path / "a-file").write_text("")
     result = run_cli(
-        [*args, "run", "--task-queue", "a/b", "--work-root", str(tmp_path / "a-file" / "sub")],
-        exit_code=2,
-        env=env,
+        [*args, *any_payload, "--work-root", str(tmp_path / "a-file" / "sub")], exit_code=2, env=env
     )
     assert "not a writable directory" in result.stderr
 
@@ -104,6 +112,7 @@ def test_claim_once_with_the_example_python_handler(
     import requests
 
     args, env = base_args(local_queue, tmp_path)
+    del env["TCW_REGISTRY_SCHEMA_URLS"]  # mapped to `shell`, the queue would get the shell executor
     common = ["claim-once", "--task-queue", TASK_QUEUE, "--wait", "2", "--executor", "examples.handler:greet"]
     greeted = create_task(queue, {"name": "world"})
     run_cli([*args, *common, "--accept-any-payload"], exit_code=0, env=env)
@@ -116,7 +125,7 @@ def test_claim_once_with_the_example_python_handler(
 
 def test_a_worker_without_claim_scopes_stops_with_a_clear_error(local_queue: Any, run_cli: Any) -> None:
     creds = local_queue.add_client("no-scopes", [])
-    env = {"TASKCLUSTER_CLIENT_ID": creds["clientId"], "TASKCLUSTER_ACCESS_TOKEN": creds["accessToken"]}
+    env = worker_env(creds)
     args = ["tcw", "--root-url", local_queue.root_url]
     result = run_cli([*args, "run", "--task-queue", TASK_QUEUE], exit_code=5, env=env)
     assert f"queue:claim-work:{TASK_QUEUE}" in result.stderr
@@ -133,6 +142,7 @@ def test_claim_once_against_an_unreachable_queue_exits_5(run_cli: Any) -> None:
         port = unused.getsockname()[1]
     env = {"TASKCLUSTER_CLIENT_ID": "c", "TASKCLUSTER_ACCESS_TOKEN": "t"}
     args = ["tcw", "--root-url", f"http://127.0.0.1:{port}", "claim-once", "--task-queue", TASK_QUEUE]
+    args.append("--accept-any-payload")
     started = time.monotonic()
     result = run_cli([*args, "--wait", "30"], exit_code=5, env=env)
     assert time.monotonic() - started < 10  # the official client's own retries, then the answer

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.engine.conftest import TASK_QUEUE, create_task, last_run, shell
+from tests.engine.conftest import TASK_QUEUE, create_task, last_run, shell, worker_env
 from tests.fixtures.cli import tcw_process
 
 
@@ -22,7 +22,7 @@ def test_a_task_dumping_its_environment_sees_no_worker_token(
     creds = local_queue.add_client("engine-worker", [f"queue:claim-work:{TASK_QUEUE}", "queue:worker-id:*"])
     dump = tmp_path / "env.txt"
     task_id = create_task(queue, shell(f"env | tee {dump}; ls -la; cat $HOME/* 2>/dev/null || true"))
-    env = {"TASKCLUSTER_CLIENT_ID": creds["clientId"], "TASKCLUSTER_ACCESS_TOKEN": creds["accessToken"]}
+    env = worker_env(creds)
     args = ["--root-url", local_queue.root_url, "-v", "run", "--task-queue", TASK_QUEUE, "--max-tasks", "1"]
     args += ["--work-root", str(tmp_path / "work")]
     process = tcw_process(args, env=env, stderr=subprocess.PIPE)

@@ -76,17 +76,3 @@ async def test_an_unexpected_error_is_internal_error_and_the_worker_goes_on(
     assert last_run(queue, failed) == "failed"
     assert "ZeroDivisionError" in artifact_text(queue, broken, 0, "public/logs/live_backing.log")
     assert len(records) == 3
-
-
-async def test_a_queue_without_a_schema_is_refused_unless_any_payload_is_accepted(
-    local_queue: Any, worker_config: MakeConfig
-) -> None:
-    import pytest
-
-    from tcw.engine.daemon import prepare
-    from tcw.errors import UsageError
-
-    config = worker_config(local_queue, executor="examples.handler:greet")
-    with pytest.raises(UsageError, match="accept-any-payload"):
-        prepare(config)
-    assert prepare(worker_config(local_queue, executor="examples.handler:greet", accept_any_payload=True))

@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.engine.conftest import TASK_QUEUE, create_task, last_run, runs, shell
+from tests.engine.conftest import TASK_QUEUE, create_task, last_run, runs, shell, worker_env
 from tests.fixtures.cli import tcw_process
 
 
 def start_worker(local: Any, tmp_path: Path, *extra: str) -> subprocess.Popen[bytes]:
     creds = local.root_credentials
-    env = {"TASKCLUSTER_CLIENT_ID": creds["clientId"], "TASKCLUSTER_ACCESS_TOKEN": creds["accessToken"]}
+    env = worker_env(creds)
     args = ["--root-url", local.root_url, "run", "--task-queue", TASK_QUEUE, "--worker-id", "sig-worker"]
     args += ["--work-root", str(tmp_path / "work"), *extra]
     return tcw_process(args, env=env, stderr=subprocess.PIPE)
@@ -86,7 +86,7 @@ def test_sigterm_while_idle_ends_the_long_poll_at_once(local_queue: Any, tmp_pat
 
 def test_sigint_stops_claim_once_waiting_for_a_task(local_queue: Any, tmp_path: Path) -> None:
     creds = local_queue.root_credentials
-    env = {"TASKCLUSTER_CLIENT_ID": creds["clientId"], "TASKCLUSTER_ACCESS_TOKEN": creds["accessToken"]}
+    env = worker_env(creds)
     args = ["--root-url", local_queue.root_url, "claim-once", "--task-queue", TASK_QUEUE, "--wait", "60"]
     process = tcw_process(args, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE)
     time.sleep(1.5)

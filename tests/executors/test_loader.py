@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tcw.config import WorkerSettings
 from tcw.engine.outcome import TaskFailed
 from tcw.errors import ConfigError, UsageError
-from tcw.executors.loader import executor_for_queue, known_executor_names, resolve_executor
+from tcw.executors.loader import choose_executor, known_executor_names, resolve_executor
 from tcw.executors.shell import ShellExecutor
+from tcw.registry import builtin_schema
 from tests.executors.conftest import MakeRun
 
 HANDLERS = "tests.executors.handlers"
@@ -133,13 +135,25 @@ PER_QUEUE = {
         ("other/linux-large", "shell"),
     ],
 )
-def test_executor_for_queue_picks_the_most_specific_match(queue: str, expected: str) -> None:
-    assert executor_for_queue(queue, "shell", PER_QUEUE) == expected
+def test_worker_executors_picks_the_most_specific_match(queue: str, expected: str) -> None:
+    assert choose_executor(queue, WorkerSettings(executors=PER_QUEUE), None).spec == expected
 
 
 def test_equally_specific_matches_are_a_config_error() -> None:
+    settings = WorkerSettings(executors={"a-*/x": "one", "*-b/x": "two"})
     with pytest.raises(ConfigError, match=r"matches \*-b/x and a-\*/x equally"):
-        executor_for_queue("a-b/x", "shell", {"a-*/x": "one", "*-b/x": "two"})
+        choose_executor("a-b/x", settings, None)
+
+
+def test_the_registry_entry_s_executor_comes_between_worker_executors_and_worker_executor() -> None:
+    entry = builtin_schema("shell").under_key("proj-*/*", "test", executor="from-registry")
+    settings = WorkerSettings(executor="from-worker-executor", executors={"proj-release/*": "per-queue"})
+    assert choose_executor("proj-release/x", settings, entry).spec == "per-queue"
+    chosen = choose_executor("proj-ci/x", settings, entry)
+    assert chosen.spec == "from-registry" and "proj-*/*" in chosen.origin
+    assert choose_executor("proj-ci/x", settings, None).spec == "from-worker-executor"
+    shell_entry = builtin_schema("shell").under_key("proj-*/*", "test")  # the built-in schema's own
+    assert choose_executor("proj-ci/x", settings, shell_entry).spec == "shell"
 
 
 async def test_the_documented_example_runs(

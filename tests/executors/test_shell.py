@@ -81,6 +81,10 @@ async def test_missing_program_fails_the_task(make_run: MakeRun) -> None:
         await shell(run.ctx)
 
 
+def _with_artifacts(*artifacts: dict[str, str]) -> dict[str, object]:
+    return {"command": ["touch ran"], "maxRunTime": 5, "artifacts": list(artifacts)}
+
+
 @pytest.mark.parametrize(
     ("payload", "problem"),
     [
@@ -93,6 +97,17 @@ async def test_missing_program_fails_the_task(make_run: MakeRun) -> None:
         ({"command": [["true"]], "maxRunTime": 5, "artifacts": [{"path": "x"}]}, r"artifacts\[0\]"),
         ({"command": [["true"]], "maxRunTime": 5, "onExitStatus": {"retry": ["3"]}}, "retry"),
         ("not an object", "command"),
+        (_with_artifacts({"type": "file", "path": "a"}, {"type": "file", "path": "a"}), "a is declared more"),
+        (
+            _with_artifacts(
+                {"type": "file", "path": "a", "name": "d"}, {"type": "directory", "path": ".", "name": "d/"}
+            ),
+            "d is declared more",
+        ),
+        (
+            _with_artifacts({"type": "file", "path": "a", "name": "public/logs/live_backing.log"}),
+            "public/logs/live_backing.log is the name of the task log",
+        ),
     ],
 )
 async def test_payload_it_cannot_run_is_malformed(make_run: MakeRun, payload: object, problem: str) -> None:
@@ -100,6 +115,7 @@ async def test_payload_it_cannot_run_is_malformed(make_run: MakeRun, payload: ob
 
     with pytest.raises(MalformedPayload, match=problem):
         await shell(run.ctx)
+    assert not (run.work_dir / "ran").exists()  # refused before anything ran
 
 
 async def test_environment_is_built_from_scratch(make_run: MakeRun, monkeypatch: pytest.MonkeyPatch) -> None:
