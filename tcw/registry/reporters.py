@@ -6,6 +6,7 @@ The JSON shape is stable and documented in docs/output-formats.md; keep the two 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from tcw.registry.checker import DocumentResult, ValidationReport
@@ -49,7 +50,10 @@ def _result_json(result: DocumentResult) -> dict[str, Any]:
 
 def render_text(report: ValidationReport, *, color: bool = False) -> str:
     """One block per document (the problem list is the one the engine writes into task logs), then a tally."""
-    blocks = [_result_text(result, color) for result in report.results]
+    per_source = Counter(result.source for result in report.results)
+    blocks = [
+        _result_text(result, color, numbered=per_source[result.source] > 1) for result in report.results
+    ]
     counts = _counts(report)
     tally = (
         f"{counts['documents']} document{'s' if counts['documents'] != 1 else ''}: "
@@ -58,8 +62,9 @@ def render_text(report: ValidationReport, *, color: bool = False) -> str:
     return "".join(blocks) + _paint(tally, _tally_color(report), color) + "\n"
 
 
-def _result_text(result: DocumentResult, color: bool) -> str:
-    label = result.source if result.position == 1 else f"{result.source} (document {result.position})"
+def _result_text(result: DocumentResult, color: bool, *, numbered: bool) -> str:
+    """``numbered``: the source holds several documents, so each block says which one it is."""
+    label = f"{result.source} (document {result.position})" if numbered else result.source
     if result.task_queue_id:
         label += f", task queue {result.task_queue_id}"
     if result.error is not None:

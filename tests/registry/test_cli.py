@@ -58,6 +58,13 @@ def test_an_invalid_payload_exits_1_and_lists_every_problem(run_cli: RunCli) -> 
     assert lines[-1] == "1 document: 0 valid, 1 invalid, 0 not checked"
 
 
+def test_each_document_of_a_multi_document_file_is_named_in_text(run_cli: RunCli, registry_dir: Path) -> None:
+    tasks = str(DATA / "tasks.yaml")
+    result = run_cli(["tcw", "validate-payload", "--registry", str(registry_dir), tasks], exit_code=2)
+    labels = [line.split(",")[0] for line in result.stdout.splitlines() if line.startswith(tasks)]
+    assert labels == [f"{tasks} (document {n})" for n in (1, 2, 3)]
+
+
 def test_multi_document_yaml_with_tasks_choosing_their_schema(run_cli: RunCli, registry_dir: Path) -> None:
     result = run_cli(
         [
