@@ -98,6 +98,7 @@ class Worker:
 
     async def claim_work(self, count: int) -> list[Claim]:
         """One ``claimWork`` long-poll for up to ``count`` tasks; empty answers and errors back off."""
+        polled = time.monotonic()
         try:
             claims = await self.port.claim_work(
                 self.task_queue_id, self.settings.worker_group, self.worker_id, count
@@ -123,12 +124,10 @@ class Worker:
             return []
         self._empty_polls = 0
         self._claimed += len(claims)
+        waited = round(time.monotonic() - polled, 3)  # how long the long-poll took to bring work
         for claim in claims:
-            log.info(
-                "claimed %s",
-                claim.name or "task",
-                extra={**claim.log_fields, "takenUntil": claim.taken_until.isoformat()},
-            )
+            fields = {**claim.log_fields, "takenUntil": claim.taken_until.isoformat(), "duration": waited}
+            log.info("claimed %s", claim.name or "task", extra=fields)
         return claims
 
     async def claim_within(self, seconds: float, count: int = 1) -> list[Claim]:

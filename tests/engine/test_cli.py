@@ -101,9 +101,11 @@ def test_run_with_max_tasks_ends_cleanly(local_queue: Any, queue: Any, run_cli: 
         env=env,
     )
     assert all(last_run(queue, task_id) == "completed" for task_id in task_ids)
-    resolved = [json.loads(line) for line in result.stderr.splitlines() if '"resolved' in line]
-    assert sorted(entry["taskId"] for entry in resolved) == sorted(task_ids)
-    assert all("duration" in entry and entry["runId"] == 0 for entry in resolved)
+    entries = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    for event in ("claimed", "resolved"):  # each claim and each resolution, with its ids and duration
+        logged = [entry for entry in entries if entry["message"].startswith(event)]
+        assert sorted(entry["taskId"] for entry in logged) == sorted(task_ids), event
+        assert all(entry["runId"] == 0 and entry["duration"] >= 0 for entry in logged), logged
 
 
 def test_claim_once_with_the_example_python_handler(
