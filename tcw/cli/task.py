@@ -13,6 +13,7 @@ import click
 import yaml
 
 from tcw.cli.main import pass_state
+from tcw.client_failures import ClientFailure, read_failure
 from tcw.errors import QueueUnavailable, TcwError, UsageError
 
 DEFAULT_DEADLINE = timedelta(days=1)
@@ -132,40 +133,25 @@ def queue_errors(what: str) -> Iterator[None]:
     try:
         yield
     except tc_errors.TaskclusterAuthFailure as error:
-        raise QueueUnavailable(f"cannot {what}: authentication failed: {_first_line(error)}") from error
+        failure = read_failure(error)
+        raise QueueUnavailable(f"cannot {what}: authentication failed: {failure.first_line}") from error
     except tc_errors.TaskclusterRestFailure as error:
-        raise _rest_error(what, error) from error
+        raise _rest_error(what, read_failure(error)) from error
     except tc_errors.TaskclusterConnectionError as error:
+        failure = read_failure(error)
         raise QueueUnavailable(
-            f"cannot {what}: the queue cannot be reached ({_first_line(error)})"
+            f"cannot {what}: the queue cannot be reached ({failure.first_line})"
         ) from error
     except tc_errors.TaskclusterFailure as error:
-        raise QueueUnavailable(f"cannot {what}: {_first_line(error)}") from error
+        raise QueueUnavailable(f"cannot {what}: {read_failure(error).first_line}") from error
 
 
-def _rest_error(what: str, error: Any) -> TcwError:
-    status_code = getattr(error, "status_code", None)
-    message = f"cannot {what}: {status_code} {_reasons(error)}"
-    if status_code in (400, 404, 409):
+def _rest_error(what: str, failure: ClientFailure) -> TcwError:
+    """Every reason the service gave: a 400 lists each broken rule on its own line."""
+    message = f"cannot {what}: {failure.status} {failure.message}"
+    if failure.status in (400, 404, 409):
         return UsageError(message)
     return QueueUnavailable(message)
-
-
-def _reasons(error: Exception) -> str:
-    """The service's message without its trailing request details: a 400 lists every broken rule on its
-    own line, and a user needs all of them, not the first line's "Schema validation error:"."""
-    body = getattr(error, "body", None)
-    message = body.get("message") if isinstance(body, dict) else None
-    if not isinstance(message, str) or not message.strip():
-        return _first_line(error)
-    return message.split("\n---\n")[0].strip()
-
-
-def _first_line(error: Exception) -> str:
-    body = getattr(error, "body", None)
-    message = body.get("message") if isinstance(body, dict) else None
-    text = message if isinstance(message, str) else str(error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 def _print_status(result: dict[str, Any]) -> None:

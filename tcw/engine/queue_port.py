@@ -18,6 +18,7 @@ import taskcluster
 import taskcluster.aio
 import taskcluster.exceptions
 
+from tcw.client_failures import ClientFailure, read_failure
 from tcw.engine.claim import Claim, Lease
 from tcw.engine.outcome import Resolution, State
 from tcw.errors import QueueUnavailable
@@ -72,22 +73,20 @@ async def translate(what: str, operation: Awaitable[T], *, gone: frozenset[int] 
     try:
         return await operation
     except taskcluster.exceptions.TaskclusterAuthFailure as error:
-        raise _refusal(what, 401, str(error), gone) from error
-    except taskcluster.exceptions.TaskclusterRestFailure as error:
-        status = int(error.status_code or 0)
+        raise _refusal(what, 401, read_failure(error), gone) from error
+    # aiohttp's error: the async client re-raises the last 5xx itself once its retries run out.
+    except (taskcluster.exceptions.TaskclusterRestFailure, aiohttp.ClientResponseError) as error:
+        failure = read_failure(error)
+        status = failure.status or 0
         if status >= 500:
             raise TransientQueueError(f"{what}: the queue answered {status}") from error
-        raise _refusal(what, status, str(error), gone) from error
-    except aiohttp.ClientResponseError as error:  # the client re-raises the last 5xx once retries run out
-        if error.status >= 500:
-            raise TransientQueueError(f"{what}: the queue answered {error.status}") from error
-        raise _refusal(what, error.status, error.message, gone) from error
+        raise _refusal(what, status, failure, gone) from error
     except (taskcluster.exceptions.TaskclusterConnectionError, aiohttp.ClientError, TimeoutError) as error:
         raise TransientQueueError(f"{what}: cannot reach the queue ({type(error).__name__})") from error
 
 
-def _refusal(what: str, status: int, message: str, gone: frozenset[int]) -> QueueRefused:
-    text = f"{what}: the queue answered {status}: {message.strip().splitlines()[0] if message else ''}"
+def _refusal(what: str, status: int, failure: ClientFailure, gone: frozenset[int]) -> QueueRefused:
+    text = f"{what}: the queue answered {status}: {failure.first_line}"
     if status in gone:
         return RunGone(text, status)
     return QueueRefused(text, status)

@@ -23,6 +23,7 @@ import taskcluster
 import taskcluster.aio
 import taskcluster.exceptions
 
+from tcw.client_failures import ClientFailure, read_failure
 from tcw.errors import QueueUnavailable, UsageError
 from tcw.inspect.runs import WorkerInfo, WorkerKey
 
@@ -96,11 +97,10 @@ class QueueReader:
             try:
                 return await getattr(self._queue, method)(*args, **kwargs)
             except (taskcluster.exceptions.TaskclusterFailure, aiohttp.ClientError, TimeoutError) as error:
-                # 401 raises TaskclusterAuthFailure (no TaskclusterRestFailure); both carry status_code.
-                status = getattr(error, "status_code", None) or getattr(error, "status", None)
-                if missing_ok and status == 404:
+                failure = read_failure(error)
+                if missing_ok and failure.status == 404:
                     return None
-                raise _unavailable(method, label or ", ".join(map(str, args)), error, status) from error
+                raise _unavailable(method, label or ", ".join(map(str, args)), failure) from error
 
     async def pages(self, method: str, *args: Any, page_size: int | None) -> AsyncIterator[dict[str, Any]]:
         """Every page of a paginated list: follow ``continuationToken`` until a page has none."""
@@ -117,11 +117,9 @@ class QueueReader:
         return [item async for page in self.pages(method, *args, page_size=page_size) for item in page[key]]
 
 
-def _unavailable(method: str, arguments: str, error: BaseException, status: Any) -> QueueUnavailable:
-    text = str(getattr(error, "message", None) or error).strip().splitlines()
-    detail = text[0] if text else type(error).__name__
-    code = f"HTTP {status}: " if status else ""
-    return QueueUnavailable(f"queue call {method}({arguments}) failed: {code}{detail}")
+def _unavailable(method: str, arguments: str, failure: ClientFailure) -> QueueUnavailable:
+    code = f"HTTP {failure.status}: " if failure.status else ""
+    return QueueUnavailable(f"queue call {method}({arguments}) failed: {code}{failure.first_line}")
 
 
 class _Collector:

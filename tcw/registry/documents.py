@@ -17,6 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
+from tcw.client_failures import ClientFailure, read_failure
+
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 _TASK_MARKERS = ("taskQueueId", "provisionerId", "workerType")
@@ -140,8 +142,13 @@ def fetch_tasks(task_ids: Iterable[str], client_options: Mapping[str, Any]) -> I
         source = f"task {task_id}"
         try:
             yield Document(source, content=queue.task(task_id), task_id=task_id)
-        except taskcluster.exceptions.TaskclusterRestFailure as error:
-            reason = "no such task" if error.status_code == 404 else f"HTTP {error.status_code}: {error}"
-            yield Document(source, error=f"cannot fetch: {reason}", task_id=task_id)
         except taskcluster.exceptions.TaskclusterFailure as error:
-            yield Document(source, error=f"cannot fetch: {error}", task_id=task_id)
+            yield Document(
+                source, error=f"cannot fetch: {_fetch_failure(read_failure(error))}", task_id=task_id
+            )
+
+
+def _fetch_failure(failure: ClientFailure) -> str:
+    if failure.status == 404:
+        return "no such task"
+    return f"HTTP {failure.status}: {failure.message}" if failure.status else failure.message
