@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import taskcluster
 import yaml
 from rich.console import Console
 
+from tcw.cli.task import fill_defaults
 from tcw.config import LocalQueueSettings
 from tcw.localqueue.server import LocalQueue
 
@@ -32,20 +32,8 @@ WORKER_TIMEOUT = 45.0
 
 
 def task_definition(spec: dict[str, Any], task_queue_id: str) -> dict[str, Any]:
-    """A full task definition around an example's metadata and payload."""
-    now = datetime.now(UTC)
-    metadata = {"owner": "demo@example.com", "source": "https://example.com/tcw/examples", **spec["metadata"]}
-    return {
-        "taskQueueId": task_queue_id,
-        "schedulerId": "tcw-demo",
-        "projectId": "tcw-demo",
-        "created": now.isoformat(),
-        "deadline": (now + timedelta(hours=1)).isoformat(),
-        "expires": (now + timedelta(days=1)).isoformat(),
-        "retries": 0,
-        "payload": spec["payload"],
-        "metadata": metadata,
-    }
+    """An example task on the demo's queue, with the defaults `tcw task create` fills in."""
+    return fill_defaults({**spec, "taskQueueId": task_queue_id, "retries": 0})
 
 
 def create_example_tasks(queue: Any) -> dict[str, str]:
