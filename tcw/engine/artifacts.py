@@ -18,9 +18,9 @@ import taskcluster.aio.upload
 import taskcluster.exceptions
 
 from tcw.config import ArtifactStorage
-from tcw.engine.outcome import ResourceUnavailable, TaskFailed
 from tcw.engine.queue_port import QueueRefused, RunGone, RunPort, TransientQueueError, translate
 from tcw.engine.retry import retrying
+from tcw.executors.api import ResourceUnavailable, TaskFailed
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import taskcluster.exceptions
 
 from tcw.client_failures import ClientFailure, read_failure
 from tcw.engine.claim import Claim, Lease
-from tcw.engine.outcome import Resolution, State
 from tcw.errors import QueueUnavailable
+from tcw.executors.api import Resolution, State
 
 log = logging.getLogger(__name__)
 

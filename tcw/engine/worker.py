@@ -23,21 +23,23 @@ from tcw.engine.artifacts import RunArtifacts
 from tcw.engine.claim import Claim
 from tcw.engine.identity import default_worker_id
 from tcw.engine.keepalive import keep_alive
-from tcw.engine.outcome import (
+from tcw.engine.outcome import resolve
+from tcw.engine.queue_port import QueuePort, QueueRefused, RunGone
+from tcw.engine.retry import backoff_delay
+from tcw.engine.tasklog import TaskLog
+from tcw.engine.taskrun import TaskRun
+from tcw.errors import QueueUnavailable, UsageError
+from tcw.executors.api import (
+    LIVE_LOG_NAME,
+    LOG_NAME,
+    Executor,
     MalformedPayload,
     Reason,
     Resolution,
     State,
     TaskOutcome,
     WorkerShutdown,
-    resolve,
 )
-from tcw.engine.queue_port import QueuePort, QueueRefused, RunGone
-from tcw.engine.retry import backoff_delay
-from tcw.engine.tasklog import TaskLog
-from tcw.engine.taskrun import LIVE_LOG_NAME, LOG_NAME, TaskRun
-from tcw.errors import QueueUnavailable, UsageError
-from tcw.executors.base import Executor
 
 log = logging.getLogger(__name__)
 

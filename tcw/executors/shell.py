@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tcw.engine.outcome import (
+from tcw.executors.api import (
+    RESERVED_ARTIFACT_NAMES,
     IntermittentTask,
     MalformedPayload,
     ResourceUnavailable,
+    TaskContext,
     TaskFailed,
     TaskOutcome,
     WorkerShutdown,
 )
-from tcw.engine.taskrun import LIVE_LOG_NAME, LOG_NAME
-from tcw.executors.base import TaskContext
 from tcw.executors.process import (
     DEFAULT_CANCEL_GRACE,
     DEFAULT_GRACE,
@@ -41,7 +41,6 @@ from tcw.executors.process import (
 
 # Set by the worker for every command; a payload's ``env`` cannot override them (as in generic-worker).
 FIXED_ENV = ("TASK_ID", "RUN_ID", "TASK_GROUP_ID", "TASKCLUSTER_ROOT_URL", "TASK_WORKDIR")
-RESERVED_ARTIFACT_NAMES = frozenset({LOG_NAME, LIVE_LOG_NAME})
 
 
 @dataclass(frozen=True)

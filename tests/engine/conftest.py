@@ -16,7 +16,8 @@ import taskcluster
 from tcw.config import Config, load_config
 from tcw.engine.daemon import WorkerSetup, prepare, serve
 from tcw.engine.worker import RunRecord
-from tcw.executors.base import Executor
+from tcw.executors.api import Executor
+from tcw.executors.loader import resolve_executor
 
 PROVISIONER = "tcw-test"
 WORKER_TYPE = "engine"
@@ -118,10 +119,15 @@ def worker_config(tmp_path: Path) -> MakeConfig:
     return make
 
 
+def prepare_worker(config: Config) -> WorkerSetup:
+    """What `tcw run` and `tcw claim-once` decide before the first claim, loading executors as they do."""
+    return prepare(config, resolve_executor)
+
+
 async def run_worker(
     config: Config, executor: Executor | None = None, payload_check: Any = None
 ) -> list[RunRecord]:
     """The real loop to its end (``max_tasks`` or ``idle_timeout``), with the configured executor unless
     a test handler is given."""
-    setup = WorkerSetup(executor, payload_check) if executor is not None else prepare(config)
+    setup = WorkerSetup(executor, payload_check) if executor is not None else prepare_worker(config)
     return await asyncio.wait_for(serve(config, setup), timeout=90)
