@@ -456,8 +456,3 @@ def _check(config: Config, origins: Mapping[str, str]) -> list[str]:
         if value is not None and not valid(value):
             problems.append(f"{origins.get(key, key)}: {message}, got {value!r}")
     return problems
-
-
-def with_root_url(config: Config, root_url: str) -> Config:
-    """A copy of ``config`` pointing at another deployment (the local queue, in demos and tests)."""
-    return dataclasses.replace(config, root_url=root_url.rstrip("/"))

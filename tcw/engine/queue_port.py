@@ -112,10 +112,6 @@ class QueuePort:
         answer = await translate("claimWork", self._queue.claimWork(task_queue_id, body))
         return [Claim.from_claim_work(entry) for entry in answer.get("tasks", [])]
 
-    async def task_status(self, task_id: str) -> Mapping[str, Any]:
-        answer = await translate("status", self._queue.status(task_id))
-        return answer["status"]  # type: ignore[no-any-return]
-
     def for_run(self, claim: Claim) -> RunPort:
         return RunPort(self.session, self.root_url, claim)
 
