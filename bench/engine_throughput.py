@@ -27,12 +27,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import slugid
 import taskcluster
 import yaml
 
 from tcw.config import LocalQueueSettings
 from tcw.localqueue.server import LocalQueue
+from tcw.taskcluster_client import parse_time
+from tcw.tasks import create_task
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTWORKER_VENV = REPO / ".venv-bench-scriptworker"
@@ -76,17 +77,12 @@ class Figures:
         )
 
 
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def create_tasks(queue: Any, worker_type: str, count: int) -> list[str]:
     now = datetime.now(UTC)
     task_ids = []
     for _ in range(count):
-        task_id = slugid.nice()
-        queue.createTask(
-            task_id,
+        task_id = create_task(
+            queue,
             {
                 "taskQueueId": f"{PROVISIONER}/{worker_type}",
                 "schedulerId": "tcw-bench",

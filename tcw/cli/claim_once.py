@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tcw.cli.run import identity_options, load_worker_config
-from tcw.engine.claim import Claim
 from tcw.errors import ExitCode
 from tcw.executors.api import State
 
 if TYPE_CHECKING:  # the daemon pulls in aiohttp and taskcluster: only load them when the command runs
+    from tcw.engine.claim import Claim
     from tcw.engine.daemon import ClaimOnceResult
 
 _EXIT_CODES = {

@@ -24,11 +24,11 @@ from tcw.engine.claim import Claim
 from tcw.engine.identity import default_worker_id
 from tcw.engine.keepalive import keep_alive
 from tcw.engine.outcome import resolve
-from tcw.engine.queue_port import QueuePort, QueueRefused, RunGone, TransientQueueError
+from tcw.engine.queue_port import QueuePort
 from tcw.engine.retry import backoff_delay
 from tcw.engine.tasklog import TaskLog
 from tcw.engine.taskrun import TaskRun
-from tcw.errors import QueueUnavailable, UsageError
+from tcw.errors import QueueRefused, RunGone, TransientQueueError, UsageError
 from tcw.executors.api import (
     LIVE_LOG_NAME,
     LOG_NAME,
@@ -119,7 +119,7 @@ class Worker:
             )
         except QueueRefused as error:
             if self._claimed == 0:  # refused from the start: credentials or scopes, not a passing fault
-                raise error.with_claim_hint(self.task_queue_id) from error
+                raise with_claim_hint(error, self.task_queue_id) from error
             raise
         self._claimed += len(claims)
         waited = round(time.monotonic() - polled, 3)  # how long the long-poll took to bring work
@@ -311,7 +311,7 @@ class Worker:
             except QueueRefused as error:
                 log.error("report refused: %s", error.message, extra=run.claim.log_fields)
                 return False
-            except QueueUnavailable as error:
+            except TransientQueueError as error:
                 left = run.claim.seconds_left()
                 if left <= 0:
                     log.error(
@@ -426,6 +426,20 @@ class Worker:
             )
         self._last_active = time.monotonic()
         self._slot_freed.set()
+
+
+def with_claim_hint(error: QueueRefused, task_queue_id: str) -> QueueRefused:
+    """A refusal of ``claimWork`` with what to check: the worker's credentials or its scopes."""
+    if error.status == 401:
+        hint = "check the worker's credentials (TASKCLUSTER_CLIENT_ID/ACCESS_TOKEN)"
+    elif error.status == 403:
+        hint = (
+            f"the worker's client needs the scopes queue:claim-work:{task_queue_id} and "
+            "queue:worker-id:<workerGroup>/<workerId>"
+        )
+    else:
+        return QueueRefused(error.message, error.status)
+    return QueueRefused(f"{error.message}\n{hint}", error.status)
 
 
 def _describe(ending: BaseException) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import slugid
 import taskcluster
 
+from tcw import tasks
 from tcw.config import Config, load_config
 from tcw.engine.daemon import WorkerSetup, prepare, serve
 from tcw.engine.worker import RunRecord
@@ -59,9 +59,7 @@ def task_definition(
 
 
 def create_task(queue: Any, payload: Mapping[str, Any], **options: Any) -> str:
-    task_id: str = slugid.nice()
-    queue.createTask(task_id, task_definition(payload, **options))
-    return task_id
+    return tasks.create_task(queue, task_definition(payload, **options))
 
 
 def shell(*commands: str | list[str], max_run_time: int = 30, **extra: Any) -> dict[str, Any]:
