@@ -7,8 +7,8 @@
   queue gets), ``children`` (how the loop waits for task processes).
 - ``claim`` (a claimed run and its lease), ``keepalive`` (reclaims), ``taskrun`` (one run's state and
   its supervised executor), ``tasklog``, ``artifacts`` (the run's ``ArtifactPublisher``), ``payload`` (the
-  schema check before a run), ``queue_port`` (the queue calls the engine makes, over ``tcw.taskcluster``),
-  ``outcome`` (the one mapping from how a run ended to its report).
+  schema check before a run), ``queue_port`` (the queue calls the engine makes, over
+  ``tcw.taskcluster_client``), ``outcome`` (the one mapping from how a run ended to its report).
 
 The engine depends on the executor contract (``tcw.executors.api``) and never on a concrete executor.
 """
