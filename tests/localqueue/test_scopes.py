@@ -7,16 +7,16 @@ from typing import Any
 import pytest
 import taskcluster
 
-from tcw.localqueue.api import InsufficientScopes
-from tcw.localqueue.auth import Caller
-from tcw.localqueue.scopes import (
+from tcw.localqueue.auth.scopes import (
     SCOPE_EXPRESSIONS,
+    Caller,
     authorize,
     missing_scopes,
     render,
     satisfies,
     satisfies_expression,
 )
+from tcw.localqueue.core.errors import InsufficientScopes
 
 
 @pytest.mark.parametrize(

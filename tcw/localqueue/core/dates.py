@@ -7,12 +7,8 @@ plain string comparison.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def parse_date(text: str) -> datetime:
@@ -36,12 +32,3 @@ def format_date(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" becomes "Z"
-
-
-def normalize_date(text: str) -> str:
-    """Re-render a client's date in the service's format (ValueError when it is not a date)."""
-    return format_date(parse_date(text))
-
-
-def in_seconds(now: datetime, seconds: float) -> datetime:
-    return now + timedelta(seconds=seconds)

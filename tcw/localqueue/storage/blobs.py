@@ -1,15 +1,15 @@
 """Artifact and object bytes on disk, and the signed URLs through which they travel.
 
 The real services never carry data themselves: they hand out pre-signed S3 URLs. The local queue does the
-same with URLs of its own (``/_tcw/blobs/<key>``), signed with a secret kept in the database so that URLs
-survive a restart. A signature covers the method, the blob key, the expiry and the headers the real
-pre-signed URL pins (``Content-Type``, and ``Content-Length`` for object uploads), so a PUT with another
-content type fails as it does on S3.
+same with URLs of its own (``/_tcw/blobs/<key>``, served by http/blobs.py), signed with a secret kept in
+the database so that URLs survive a restart. A signature covers the method, the blob key, the expiry and the
+headers the real pre-signed URL pins (``Content-Type``, and ``Content-Length`` for object uploads), so a
+PUT with another content type fails as it does on S3.
 
 Bytes stream to a temporary file (hashed on the way, in a worker thread so the event loop stays free) and
 replace the blob atomically once complete: memory stays flat for a 1 GB log and a reader never sees half a
-file. Downloads are ``FileResponse`` (sendfile, ranges) with the stored ``Content-Type`` and
-``Content-Encoding``, so a gzip-encoded upload is served back gzip-encoded, as S3 does.
+file. Each blob keeps its ``Content-Type`` and ``Content-Encoding``, so a gzip-encoded upload is served back
+gzip-encoded, as S3 does.
 """
 
 from __future__ import annotations
@@ -21,18 +21,16 @@ import os
 import secrets
 import sqlite3
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, urlencode
 
-from aiohttp import StreamReader, web
-
-from tcw.localqueue.dates import format_date
-from tcw.localqueue.store import get_meta, set_meta
+from tcw.localqueue.core.dates import format_date
+from tcw.localqueue.storage.database import get_meta, set_meta
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blobs (
@@ -145,19 +143,19 @@ async def store_stream(
     db: sqlite3.Connection,
     blob_dir: Path,
     key: str,
-    content: StreamReader,
+    chunks: AsyncIterator[bytes],
     *,
     content_type: str,
     content_encoding: str | None,
     now: datetime,
 ) -> Blob:
-    """Stream a request body to the blob ``key``; the previous bytes stay until the new ones are complete.
+    """Stream a request body (in chunks of up to ``CHUNK_SIZE``) to the blob ``key``; the previous bytes stay
+    until the new ones are complete.
 
     A gzip-encoded body is kept gzip-encoded, as S3 keeps it. aiohttp's server may already have decoded
     the body (its ``auto_decompress``), which shows as missing gzip magic; it is then encoded again.
     """
     digest = _Digest()
-    chunks = content.iter_chunked(CHUNK_SIZE)
     with _replacing(blob_path(blob_dir, key)) as file:
         first = await anext(chunks, b"")
         encoder = _GzipEncoder() if content_encoding == "gzip" and first[:2] != GZIP_MAGIC else None
@@ -189,13 +187,6 @@ def delete_blobs(db: sqlite3.Connection, blob_dir: Path, keys: list[str]) -> Non
         db.execute("DELETE FROM blobs WHERE key = ?", (key,))
 
 
-def blob_response(blob_dir: Path, blob: Blob) -> web.FileResponse:
-    headers = {"Content-Type": blob.content_type}
-    if blob.content_encoding:
-        headers["Content-Encoding"] = blob.content_encoding
-    return web.FileResponse(blob_path(blob_dir, blob.key), headers=headers)
-
-
 # --- signed URLs -------------------------------------------------------------------------------------
 
 
@@ -207,7 +198,8 @@ def _secret(db: sqlite3.Connection) -> bytes:
     return value.encode()
 
 
-def _signature(db: sqlite3.Connection, method: str, key: str, expires: int, pinned: tuple[str, ...]) -> str:
+def signature(db: sqlite3.Connection, method: str, key: str, expires: int, pinned: tuple[str, ...]) -> str:
+    """What a URL for ``method`` on ``key`` until ``expires`` (epoch seconds) with these headers carries."""
     message = "\n".join((method, key, str(expires), *pinned)).encode()
     return hmac.new(_secret(db), message, hashlib.sha256).hexdigest()
 
@@ -223,29 +215,5 @@ def signed_url(
 ) -> str:
     """A URL letting anyone ``method`` blob ``key`` until ``expires``, with exactly the ``pinned`` headers."""
     epoch = int(expires.timestamp())
-    query = urlencode({"expires": epoch, "signature": _signature(db, method, key, epoch, pinned)})
+    query = urlencode({"expires": epoch, "signature": signature(db, method, key, epoch, pinned)})
     return f"{root_url.rstrip('/')}{URL_PREFIX}{quote(key, safe='')}?{query}"
-
-
-def blob_key_of(request: web.Request) -> str:
-    """The blob key a byte-endpoint request names (one percent-encoded path segment)."""
-    raw_path = request.raw_path.split("?", 1)[0]
-    return unquote(raw_path[len(URL_PREFIX) :])
-
-
-def check_signature(
-    request: web.Request, db: sqlite3.Connection, now: datetime, pinned: tuple[str, ...] = ()
-) -> str:
-    """The blob key of a correctly signed, unexpired request; ``HTTPForbidden`` otherwise (as S3 answers)."""
-    key = blob_key_of(request)
-    method = "GET" if request.method == "HEAD" else request.method
-    try:
-        expires = int(request.query.get("expires", ""))
-    except ValueError:
-        raise web.HTTPForbidden(text="AccessDenied: missing or malformed expires") from None
-    expected = _signature(db, method, key, expires, pinned)
-    if not hmac.compare_digest(expected, request.query.get("signature", "")):
-        raise web.HTTPForbidden(text="SignatureDoesNotMatch: the URL, method or pinned headers differ")
-    if expires < now.timestamp():
-        raise web.HTTPForbidden(text="AccessDenied: request has expired")
-    return key

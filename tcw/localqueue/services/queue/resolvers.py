@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tcw.localqueue import artifacts, objects, store
-from tcw.localqueue.api import QueueState
-from tcw.localqueue.dates import format_date
-from tcw.localqueue.resolution import resolve_active, resolve_run
+from tcw.localqueue.core.dates import format_date
+from tcw.localqueue.services.queue.resolution import resolve_active, resolve_run
+from tcw.localqueue.services.state import QueueState
+from tcw.localqueue.storage import artifacts, objects
+from tcw.localqueue.storage import tasks as rows
+from tcw.localqueue.storage.database import transaction
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +27,11 @@ def expire_claims(state: QueueState) -> int:
     """Resolve runs whose claim lapsed as ``exception/claim-expired`` (retried while retries remain).
     Tasks past their deadline are left to the deadline resolver."""
     now = format_date(state.now())
-    rows = state.db.execute(
-        "SELECT task_id, run_id FROM runs WHERE state = 'running' AND taken_until <= ?", (now,)
-    ).fetchall()
     expired = 0
-    for task_id, run_id in rows:
-        with store.transaction(state.db):
-            task = store.load_task(state.db, task_id)
-            run = store.load_run(state.db, task_id, run_id)
+    for task_id, run_id in rows.lapsed_claims(state.db, now):
+        with transaction(state.db):
+            task = rows.load_task(state.db, task_id)
+            run = rows.load_run(state.db, task_id, run_id)
             if task is None or run is None or run.state != "running" or format_date(task.deadline) <= now:
                 continue
             if run.taken_until is None or format_date(run.taken_until) > now:
@@ -45,16 +44,13 @@ def expire_claims(state: QueueState) -> int:
 def resolve_deadlines(state: QueueState) -> int:
     """Resolve every unfinished task past its deadline as ``exception/deadline-exceeded`` (no retry)."""
     now = format_date(state.now())
-    rows = state.db.execute(
-        "SELECT task_id FROM tasks WHERE state IN ('unscheduled', 'pending', 'running') AND deadline <= ?",
-        (now,),
-    ).fetchall()
-    for (task_id,) in rows:
-        with store.transaction(state.db):
-            task = store.load_task(state.db, task_id)
+    past_deadline = rows.open_tasks_past_deadline(state.db, now)
+    for task_id in past_deadline:
+        with transaction(state.db):
+            task = rows.load_task(state.db, task_id)
             if task is not None:
                 resolve_active(state, task, "deadline-exceeded")
-    return len(rows)
+    return len(past_deadline)
 
 
 def resolve_due(state: QueueState) -> None:
@@ -72,7 +68,7 @@ def sweep_expired(state: QueueState) -> None:
         log.info("removed %d expired artifacts and %d expired objects", gone_artifacts, gone_objects)
 
 
-async def run_forever(state: QueueState, interval: float) -> None:
+async def run_forever(state: QueueState) -> None:
     """The resolver loop, sweeping expired storage on its first pass and every ``EXPIRY_SWEEP_EVERY``-th
     after; a failing pass is logged and the next one tries again."""
     passes = 0
@@ -84,4 +80,4 @@ async def run_forever(state: QueueState, interval: float) -> None:
         except Exception:
             log.exception("local queue resolver pass failed")
         passes += 1
-        await asyncio.sleep(interval)
+        await asyncio.sleep(state.resolver_interval)

@@ -4,7 +4,7 @@ As in Taskcluster, an object is first an *upload* (``uploadId`` set; only its up
 may finish it) and becomes an immutable, downloadable object when ``finishUpload`` succeeds. The first
 ``createUpload`` locks in ``projectId``, ``uploadId`` and ``expires``; later calls may propose methods again
 (a fresh ``putUrl``) and add hashes, never change them. The queue locks in uploads for ``object`` artifacts
-through ``lock_in_upload`` directly, as the real queue calls createUpload with no methods.
+through ``storage.objects.lock_in_upload`` directly, as the real queue calls createUpload with no methods.
 
 Unlike the real service, whose backend never sees the bytes, ``finishUpload`` here checks the declared hashes
 against the bytes that arrived, so a truncated or corrupted upload fails loudly in development.
@@ -14,26 +14,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
-from tcw.localqueue import blobs
-from tcw.localqueue.api import (
-    ApiCall,
-    Handler,
-    InputError,
-    InvalidRequestArguments,
-    NoMatchingMethod,
-    RequestConflict,
-    ResourceNotFound,
-)
-from tcw.localqueue.checks import (
+from tcw.localqueue.core.checks import (
     PRINTABLE,
     PROJECT_ID,
     SHA256,
@@ -47,30 +32,23 @@ from tcw.localqueue.checks import (
     is_true,
     string,
 )
-from tcw.localqueue.dates import format_date, parse_date
-from tcw.localqueue.store import transaction
-
-SCHEMA = (
-    blobs.SCHEMA
-    + """
-CREATE TABLE IF NOT EXISTS objects (
-    name TEXT PRIMARY KEY,
-    project_id TEXT NOT NULL,
-    upload_id TEXT,
-    upload_expires TEXT,
-    expires TEXT NOT NULL,
-    hashes TEXT NOT NULL DEFAULT '{}'
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects (expires);
-"""
+from tcw.localqueue.core.dates import format_date, parse_date
+from tcw.localqueue.core.errors import (
+    InputError,
+    InvalidRequestArguments,
+    NoMatchingMethod,
+    RequestConflict,
+    ResourceNotFound,
 )
+from tcw.localqueue.services.api import ApiCall, Handler, Reply
+from tcw.localqueue.storage import blobs
+from tcw.localqueue.storage import objects as rows
+from tcw.localqueue.storage.database import transaction
 
 DATA_INLINE_MAX_BYTES = 8192
 MAX_CONTENT_LENGTH = 2**63 - 1
-UPLOAD_LIFETIME = timedelta(days=1)
 PUT_URL_LIFETIME = timedelta(minutes=45)
 PUT_URL_GRACE = timedelta(seconds=10)
-SIMPLE_URL_LIFETIME = timedelta(minutes=30)
 GET_URL_LIFETIME = timedelta(seconds=60)
 GET_URL_GRACE = timedelta(seconds=60)
 DOWNLOAD_METHODS = ("simple", "getUrl")  # in order of preference, as the real service
@@ -101,19 +79,6 @@ BODY_CHECKS: dict[str, Check] = {
 }
 
 
-@dataclass(frozen=True)
-class ObjectRow:
-    name: str
-    project_id: str
-    upload_id: str | None  # None once finished
-    expires: datetime
-    hashes: dict[str, str]
-
-    @property
-    def finished(self) -> bool:
-        return self.upload_id is None
-
-
 def _name(call: ApiCall) -> str:
     """The object name route argument: printable ASCII only, as the real service's route pattern."""
     name = call.params["name"]
@@ -122,51 +87,7 @@ def _name(call: ApiCall) -> str:
     return name
 
 
-def blob_key(name: str) -> str:
-    return f"object/{name}"
-
-
-def load_object(db: sqlite3.Connection, name: str) -> ObjectRow | None:
-    row = db.execute(
-        "SELECT name, project_id, upload_id, expires, hashes FROM objects WHERE name = ?", (name,)
-    ).fetchone()
-    if row is None:
-        return None
-    return ObjectRow(row[0], row[1], row[2], parse_date(row[3]), json.loads(row[4]))
-
-
-def finished_object(db: sqlite3.Connection, name: str) -> ObjectRow | None:
-    """The object if it exists and its upload is finished (only then is it visible to readers)."""
-    found = load_object(db, name)
-    return found if found is not None and found.finished else None
-
-
-def lock_in_upload(
-    db: sqlite3.Connection, *, name: str, project_id: str, upload_id: str, expires: datetime, now: datetime
-) -> ObjectRow:
-    """Begin the upload of ``name``, or confirm an identical one in progress (409 for anything else,
-    a finished object included)."""
-    existing = load_object(db, name)
-    if existing is None:
-        db.execute(
-            "INSERT INTO objects (name, project_id, upload_id, upload_expires, expires) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (name, project_id, upload_id, format_date(now + UPLOAD_LIFETIME), format_date(expires)),
-        )
-        return ObjectRow(name, project_id, upload_id, parse_date(format_date(expires)), {})
-    same = (existing.project_id, existing.upload_id, format_date(existing.expires)) == (
-        project_id,
-        upload_id,
-        format_date(expires),
-    )
-    if not same:
-        raise RequestConflict(
-            "Object already exists", details={"name": name, "projectId": project_id, "backendId": "local"}
-        )
-    return existing
-
-
-def add_hashes(db: sqlite3.Connection, found: ObjectRow, hashes: dict[str, Any]) -> dict[str, str]:
+def add_hashes(db: sqlite3.Connection, found: rows.ObjectRow, hashes: dict[str, Any]) -> dict[str, str]:
     """Record new hashes; an algorithm may be given twice only with the same value (409 otherwise)."""
     merged = dict(found.hashes)
     for algorithm, value in hashes.items():
@@ -178,29 +99,8 @@ def add_hashes(db: sqlite3.Connection, found: ObjectRow, hashes: dict[str, Any])
             )
         merged[algorithm] = value
     if merged != found.hashes:
-        db.execute("UPDATE objects SET hashes = ? WHERE name = ?", (json.dumps(merged), found.name))
+        rows.set_hashes(db, found.name, merged)
     return merged
-
-
-def simple_download_url(db: sqlite3.Connection, root_url: str, name: str, now: datetime) -> str:
-    """The ``simple`` download URL of a finished object (also where the queue redirects artifact GETs)."""
-    return blobs.signed_url(db, root_url, blob_key(name), method="GET", expires=now + SIMPLE_URL_LIFETIME)
-
-
-def expire_objects(db: sqlite3.Connection, blob_dir: Path, now: datetime) -> int:
-    """Forget objects past their expiry and uploads unfinished after a day, bytes included."""
-    stamp = format_date(now)
-    names = [
-        row[0]
-        for row in db.execute(
-            "SELECT name FROM objects WHERE expires < ? OR (upload_id IS NOT NULL AND upload_expires < ?)",
-            (stamp, stamp),
-        )
-    ]
-    with transaction(db):
-        blobs.delete_blobs(db, blob_dir, [blob_key(name) for name in names])
-        db.executemany("DELETE FROM objects WHERE name = ?", [(name,) for name in names])
-    return len(names)
 
 
 # --- API methods -------------------------------------------------------------------------------------
@@ -211,7 +111,7 @@ async def create_upload(call: ApiCall) -> Any:
     call.authorize(projectId=body["projectId"])
     db, now = call.state.db, call.state.now()
     with transaction(db):
-        found = lock_in_upload(
+        found = rows.lock_in_upload(
             db,
             name=name,
             project_id=body["projectId"],
@@ -237,7 +137,7 @@ def _agree_upload_method(call: ApiCall, name: str, proposed: dict[str, Any], now
         blobs.store_bytes(
             call.state.db,
             call.state.blob_dir,
-            blob_key(name),
+            rows.blob_key(name),
             data,
             content_type=method["contentType"],
             now=now,
@@ -251,7 +151,7 @@ def _agree_upload_method(call: ApiCall, name: str, proposed: dict[str, Any], now
         url = blobs.signed_url(
             call.state.db,
             call.state.root_url,
-            blob_key(name),
+            rows.blob_key(name),
             method="PUT",
             expires=now + PUT_URL_LIFETIME + PUT_URL_GRACE,
             pinned=(content_type, length),
@@ -274,7 +174,7 @@ def _decode_inline(object_data: str) -> bytes:
 async def finish_upload(call: ApiCall) -> Any:
     body, name, db = call.body, _name(call), call.state.db
     call.authorize(projectId=body["projectId"])
-    found = load_object(db, name)
+    found = rows.load_object(db, name)
     if found is None:
         raise ResourceNotFound(f'Object "{name}" not found', details={"name": name})
     if found.project_id != body["projectId"]:
@@ -288,11 +188,11 @@ async def finish_upload(call: ApiCall) -> Any:
     with transaction(db):
         declared = add_hashes(db, found, hashes)
         _verify_data(db, name, declared)
-        db.execute("UPDATE objects SET upload_id = NULL, upload_expires = NULL WHERE name = ?", (name,))
+        rows.finish_upload(db, name)
     return {}
 
 
-def _check_finished_hashes(found: ObjectRow, hashes: dict[str, Any]) -> None:
+def _check_finished_hashes(found: rows.ObjectRow, hashes: dict[str, Any]) -> None:
     """Repeating finishUpload is fine if it brings no new or different hash."""
     for algorithm, value in hashes.items():
         if algorithm not in found.hashes:
@@ -307,7 +207,7 @@ def _check_finished_hashes(found: ObjectRow, hashes: dict[str, Any]) -> None:
 
 
 def _verify_data(db: sqlite3.Connection, name: str, declared: dict[str, str]) -> None:
-    blob = blobs.load_blob(db, blob_key(name))
+    blob = blobs.load_blob(db, rows.blob_key(name))
     if blob is None:
         raise InputError(f'Object "{name}" has no data: upload it (dataInline or putUrl) before finishUpload')
     for algorithm, value in declared.items():
@@ -319,9 +219,9 @@ def _verify_data(db: sqlite3.Connection, name: str, declared: dict[str, str]) ->
             )
 
 
-def _readable_object(call: ApiCall) -> ObjectRow:
+def _readable_object(call: ApiCall) -> rows.ObjectRow:
     name = _name(call)
-    found = finished_object(call.state.db, name)
+    found = rows.finished_object(call.state.db, name)
     if found is None:
         raise ResourceNotFound(f'Object "{name}" not found', details={"name": name})
     return found
@@ -336,11 +236,11 @@ async def start_download(call: ApiCall) -> Any:
         raise NoMatchingMethod(f"Object supports methods {', '.join(DOWNLOAD_METHODS)}")
     db, now = call.state.db, call.state.now()
     if method == "simple":
-        return {"method": "simple", "url": simple_download_url(db, call.state.root_url, found.name, now)}
+        return {"method": "simple", "url": rows.simple_download_url(db, call.state.root_url, found.name, now)}
     url = blobs.signed_url(
         db,
         call.state.root_url,
-        blob_key(found.name),
+        rows.blob_key(found.name),
         method="GET",
         expires=now + GET_URL_LIFETIME + GET_URL_GRACE,
     )
@@ -361,8 +261,8 @@ async def object_metadata(call: ApiCall) -> Any:
 async def download(call: ApiCall) -> Any:
     call.authorize()
     found = _readable_object(call)
-    url = simple_download_url(call.state.db, call.state.root_url, found.name, call.state.now())
-    return web.Response(status=303, headers={"Location": url})
+    url = rows.simple_download_url(call.state.db, call.state.root_url, found.name, call.state.now())
+    return Reply(303, headers={"Location": url})
 
 
 HANDLERS: dict[str, Handler] = {

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from tcw.errors import ConfigError
-from tcw.localqueue.scopes import valid_scopes
+from tcw.localqueue.auth.scopes import valid_scopes
 
 ROOT_CLIENT_ID = "root"
 UPLOAD_CREDENTIALS_LIFETIME = timedelta(hours=24)
@@ -44,6 +44,8 @@ class ClientStore:
 
     def __init__(self, clients: tuple[Client, ...] = ()) -> None:
         self._clients: dict[str, Client] = {}
+        # credentials.load_credentials remembers its resolutions here: per store, so per queue
+        self.resolved: dict[tuple[str, str | None], Any] = {}
         for client in clients:
             self.add(client)
 

@@ -12,15 +12,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
-from tcw.localqueue.checks import PRINTABLE
-
-if TYPE_CHECKING:
-    from tcw.localqueue.auth import Caller
+from tcw.localqueue.core.checks import PRINTABLE
+from tcw.localqueue.core.errors import InsufficientScopes
 
 Expression: TypeAlias = str | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated (or anonymous) caller: its clientId for logs and the scopes that authorize it."""
+
+    client_id: str
+    scopes: tuple[str, ...]
+
 
 _PARAMETER = re.compile(r"<([^<>]+)>")
 
@@ -243,8 +251,6 @@ def _parameter(params: Mapping[str, Any], name: str) -> Any:
 
 def authorize(caller: Caller, method_name: str, params: Mapping[str, Any]) -> None:
     """Raise InsufficientScopes unless the caller satisfies ``method_name``'s rendered expression."""
-    from tcw.localqueue.api import InsufficientScopes
-
     if method_name not in SCOPE_EXPRESSIONS:
         raise KeyError(f"no scope expression for method {method_name!r}")
     template = SCOPE_EXPRESSIONS[method_name]

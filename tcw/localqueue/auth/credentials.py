@@ -6,7 +6,8 @@ and/or ``authorizedScopes`` (which narrow the scopes). Every caller also holds t
 
 Resolving a certificate costs a JSON parse, HMACs and scope checks, and a worker signs every call of a run
 with the same one, so resolutions are remembered per (id, ext) while the issuing client is unchanged; only
-the certificate's validity window is checked again each time.
+the certificate's validity window is checked again each time. The memory belongs to the ``ClientStore``
+(one per queue), so two queues in one process never share it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from tcw.localqueue import jsonio
-from tcw.localqueue.api import AuthenticationFailed
-from tcw.localqueue.clients import Client, ClientStore
-from tcw.localqueue.scopes import satisfies, valid_scopes
+from tcw.localqueue.auth.clients import Client, ClientStore
+from tcw.localqueue.auth.scopes import Caller, satisfies, valid_scopes
+from tcw.localqueue.core import jsonio
+from tcw.localqueue.core.errors import AuthenticationFailed
 
 CERTIFICATE_SKEW_MS = 5 * 60 * 1000
 CERTIFICATE_MAX_MS = 31 * 24 * 60 * 60 * 1000
@@ -52,14 +53,6 @@ ANONYMOUS_SCOPES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Caller:
-    """An authenticated (or anonymous) caller: its clientId for logs and the scopes that authorize it."""
-
-    client_id: str
-    scopes: tuple[str, ...]
-
-
 ANONYMOUS = Caller("anonymous", ANONYMOUS_SCOPES)
 
 
@@ -79,21 +72,19 @@ class _Resolved:
     certificate: Mapping[str, Any] | None
 
 
-_remembered: dict[tuple[str, str | None], _Resolved] = {}
-
-
 def load_credentials(clients: ClientStore, client_id: str, ext: str | None, now: float) -> Credentials:
     """Resolve a Hawk id and its ``ext`` at ``now`` (seconds since the epoch); AuthenticationFailed with the
     auth service's message when they do not resolve."""
-    known = _remembered.get((client_id, ext))
+    remembered = clients.resolved
+    known = cast("_Resolved | None", remembered.get((client_id, ext)))
     if known is not None and clients.get(known.issuer.client_id) is known.issuer:
         if known.certificate is not None:
             _check_certificate_times(known.certificate, now * 1000)
         return known.credentials
     resolved = _resolve(clients, client_id, ext, now)
-    if len(_remembered) >= REMEMBERED_MAX:
-        _remembered.clear()
-    _remembered[(client_id, ext)] = resolved
+    if len(remembered) >= REMEMBERED_MAX:
+        remembered.clear()
+    remembered[(client_id, ext)] = resolved
     return resolved.credentials
 
 

@@ -15,9 +15,6 @@ from functools import cache
 from typing import Any
 from urllib.parse import unquote
 
-# Services served, with the client class holding their funcinfo.
-SERVICES = {"queue": "Queue", "object": "Object"}
-
 # A route argument with this name may also swallow unencoded slashes (artifact and object names).
 GREEDY_PARAM = "name"
 
@@ -108,10 +105,17 @@ class RouteTable:
         return None
 
 
+def client_class_name(service: str) -> str:
+    """The official client's class for a service name: ``queue`` -> Queue, ``worker-manager`` ->
+    WorkerManager."""
+    return "".join(part.capitalize() for part in service.split("-"))
+
+
 @cache
 def service_routes(service: str) -> RouteTable:
-    """The table for ``queue`` or ``object`` from the installed client (built once per process)."""
+    """The table for a service (``queue``, ``object``...) from the installed client: the client's own
+    metadata, the same for every queue in the process, so built once."""
     import taskcluster
 
-    client_class = getattr(taskcluster, SERVICES[service])
+    client_class = getattr(taskcluster, client_class_name(service))
     return RouteTable(parse_route(service, info) for info in client_class.funcinfo.values())

@@ -14,20 +14,20 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiohttp import web
-
-from tcw.localqueue import blobs, jsonio, objects
-from tcw.localqueue.api import ApiCall, ApiError, Handler, InputError, ResourceExpired, ResourceNotFound
-from tcw.localqueue.artifacts import (
-    ARTIFACT_COLUMNS,
+from tcw.localqueue.auth.clients import issue_download_credentials
+from tcw.localqueue.core.errors import ApiError, InputError, ResourceExpired, ResourceNotFound
+from tcw.localqueue.services.api import ApiCall, Handler, Reply
+from tcw.localqueue.services.queue.artifacts import artifact_json
+from tcw.localqueue.storage import blobs, objects
+from tcw.localqueue.storage.artifacts import (
     Artifact,
-    artifact_from_row,
+    artifacts_after,
     load_artifact,
     object_name,
     s3_blob_key,
 )
-from tcw.localqueue.clients import issue_download_credentials
-from tcw.localqueue.store import latest_run_id, load_task
+from tcw.localqueue.storage.database import Database
+from tcw.localqueue.storage.tasks import latest_run_id, load_task
 
 MAX_PAGE = 1000
 S3_GET_LIFETIME = timedelta(minutes=30)
@@ -53,7 +53,7 @@ def _follow_links(
             return names, InputError("Artifact leads to a link cycle")
 
 
-def _latest_run(db: sqlite3.Connection, task_id: str) -> int | ApiError:
+def _latest_run(db: Database, task_id: str) -> int | ApiError:
     if load_task(db, task_id) is None:
         return ResourceNotFound("Task not found")
     run_id = latest_run_id(db, task_id)
@@ -95,21 +95,15 @@ def _artifact_url(call: ApiCall, artifact: Artifact) -> str:
     return blobs.signed_url(db, call.state.root_url, key, method="GET", expires=now + S3_GET_LIFETIME)
 
 
-def _download_reply(call: ApiCall, artifact: Artifact) -> web.StreamResponse:
+def _download_reply(call: ApiCall, artifact: Artifact) -> Reply:
     """getArtifact's answer: a 303 to the bytes with ``{storageType, url}`` as body, or 424 for errors."""
     headers = {STORAGE_TYPE_HEADER: artifact.storage_type}
     if artifact.storage_type == "error":
         body = {"reason": artifact.details["reason"], "message": artifact.details["message"]}
-        return _json_reply(body, 424, headers)
+        return Reply(424, body, headers)
     url = _artifact_url(call, artifact)
     headers["Location"] = url
-    return _json_reply({"storageType": artifact.storage_type, "url": url}, 303, headers)
-
-
-def _json_reply(body: dict[str, Any], status: int, headers: dict[str, str]) -> web.Response:
-    return web.Response(
-        body=jsonio.dump(body), status=status, headers=headers, content_type="application/json"
-    )
+    return Reply(303, {"storageType": artifact.storage_type, "url": url}, headers)
 
 
 def _content_reply(call: ApiCall, artifact: Artifact) -> dict[str, Any]:
@@ -151,7 +145,7 @@ def _info(call: ApiCall, run_id: int) -> dict[str, Any]:
     found = load_artifact(call.state.db, call.params["taskId"], run_id, call.params["name"])
     if found is None or not found.present:
         raise ResourceNotFound("Artifact not found")
-    return found.to_json()
+    return artifact_json(found)
 
 
 async def artifact_info(call: ApiCall) -> Any:
@@ -172,14 +166,10 @@ def _page(call: ApiCall, run_id: int) -> dict[str, Any]:
         raise InputError(f"limit must be a positive integer, not {limit_text!r}")
     limit = min(max(int(limit_text), 1), MAX_PAGE)
     after = _decode_token(call.query.get("continuationToken"))
-    rows = call.state.db.execute(
-        f"SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE task_id = ? AND run_id = ? AND name > ? "
-        "ORDER BY name LIMIT ?",
-        (call.params["taskId"], run_id, after, limit + 1),
-    ).fetchall()
-    reply: dict[str, Any] = {"artifacts": [artifact_from_row(row).to_json() for row in rows[:limit]]}
-    if len(rows) > limit:
-        reply["continuationToken"] = _encode_token(rows[limit - 1][2])
+    found = artifacts_after(call.state.db, call.params["taskId"], run_id, after, limit + 1)
+    reply: dict[str, Any] = {"artifacts": [artifact_json(artifact) for artifact in found[:limit]]}
+    if len(found) > limit:
+        reply["continuationToken"] = _encode_token(found[limit - 1].name)
     return reply
 
 

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tcw.localqueue import store, tasks
-from tcw.localqueue.api import ApiCall, Handler, QueueState, RequestConflict
-from tcw.localqueue.store import RunRow, TaskRow
+from tcw.localqueue.core.errors import RequestConflict
+from tcw.localqueue.services.api import ApiCall, Handler
+from tcw.localqueue.services.queue import tasks
+from tcw.localqueue.services.queue.status import now_text, require_task, require_task_and_run, status_reply
+from tcw.localqueue.services.state import QueueState
+from tcw.localqueue.storage import tasks as rows
+from tcw.localqueue.storage.database import transaction
+from tcw.localqueue.storage.tasks import RunRow, TaskRow
 
 # Exception reasons after which the queue itself adds a run (if retries remain), with its reasonCreated.
 RETRIED_REASONS = {"worker-shutdown": "retry", "claim-expired": "retry", "intermittent-task": "task-retry"}
@@ -24,36 +29,36 @@ RETRIED_REASONS = {"worker-shutdown": "retry", "claim-expired": "retry", "interm
 
 def resolve_run(state: QueueState, task: TaskRow, run: RunRow, run_state: str, reason: str) -> None:
     """Resolve the latest run; retry it when the reason allows and retries remain, else the task is done."""
-    store.resolve_run_row(state.db, task.task_id, run.run_id, run_state, reason, tasks.now_text(state))
+    rows.resolve_run_row(state.db, task.task_id, run.run_id, run_state, reason, now_text(state))
     retry_reason = RETRIED_REASONS.get(reason)
     if retry_reason is not None and task.retries_left > 0:
-        store.set_task_state(state.db, task.task_id, "pending", task.retries_left - 1)
-        store.insert_run(
+        rows.set_task_state(state.db, task.task_id, "pending", task.retries_left - 1)
+        rows.insert_run(
             state.db,
             task,
             run.run_id + 1,
             state="pending",
             reason_created=retry_reason,
-            now=tasks.now_text(state),
+            now=now_text(state),
         )
         state.notify_pending(task.task_queue_id)
         return
-    store.set_task_state(state.db, task.task_id, run_state)
+    rows.set_task_state(state.db, task.task_id, run_state)
     task_resolved(state, task.task_id, run_state)
 
 
 def resolve_unscheduled(state: QueueState, task: TaskRow, reason: str) -> None:
     """Cancel or deadline before any run: a run is created already in ``exception``."""
-    store.insert_run(
+    rows.insert_run(
         state.db,
         task,
         0,
         state="exception",
         reason_created="exception",
-        now=tasks.now_text(state),
+        now=now_text(state),
         reason_resolved=reason,
     )
-    store.set_task_state(state.db, task.task_id, "exception")
+    rows.set_task_state(state.db, task.task_id, "exception")
     task_resolved(state, task.task_id, "exception")
 
 
@@ -62,26 +67,17 @@ def resolve_active(state: QueueState, task: TaskRow, reason: str) -> None:
     if task.state == "unscheduled":
         resolve_unscheduled(state, task, reason)
     elif task.state in tasks.ACTIVE_STATES:
-        run_id = store.latest_run_id(state.db, task.task_id)
-        run = None if run_id is None else store.load_run(state.db, task.task_id, run_id)
+        run_id = rows.latest_run_id(state.db, task.task_id)
+        run = None if run_id is None else rows.load_run(state.db, task.task_id, run_id)
         if run is not None:
             resolve_run(state, task, run, "exception", reason)
 
 
 def task_resolved(state: QueueState, task_id: str, task_state: str) -> None:
     """Satisfy the dependency edges waiting on this task and schedule the dependents now free to run."""
-    rows = state.db.execute(
-        "SELECT d.dependent_task_id, t.requires FROM dependencies d"
-        " JOIN tasks t ON t.task_id = d.dependent_task_id"
-        " WHERE d.required_task_id = ? AND d.satisfied = 0",
-        (task_id,),
-    ).fetchall()
-    for dependent_id, requires in rows:
+    for dependent_id, requires in rows.unsatisfied_dependents(state.db, task_id):
         if task_state == "completed" or requires == "all-resolved":
-            state.db.execute(
-                "UPDATE dependencies SET satisfied = 1 WHERE required_task_id = ? AND dependent_task_id = ?",
-                (task_id, dependent_id),
-            )
+            rows.satisfy_dependency(state.db, task_id, dependent_id)
             tasks.schedule_if_ready(state, dependent_id)
 
 
@@ -89,17 +85,17 @@ def task_resolved(state: QueueState, task_id: str, task_state: str) -> None:
 
 
 def _report(call: ApiCall, run_state: str, reason: str) -> Any:
-    task, run = tasks.require_task_and_run(call.state, call.params["taskId"], call.params["runId"])
+    task, run = require_task_and_run(call.state, call.params["taskId"], call.params["runId"])
     call.authorize()
     if run.state == "running":
-        with store.transaction(call.state.db):
+        with transaction(call.state.db):
             resolve_run(call.state, task, run, run_state, reason)
     elif (run.state, run.reason_resolved) != (run_state, reason):
         raise RequestConflict(
             f"Run {run.run_id} of task {task.task_id} is not running: it is {run.state}"
             + (f" ({run.reason_resolved})" if run.reason_resolved else "")
         )
-    return tasks.status_reply(call.state, task.task_id)
+    return status_reply(call.state, task.task_id)
 
 
 async def report_completed(call: ApiCall) -> Any:
@@ -124,26 +120,26 @@ async def cancel_task(call: ApiCall) -> Any:
     """Resolve the current run ``exception/canceled`` (a run is made for it when there is none yet); the
     worker learns of it at its next reclaim or report, both then 409."""
     state = call.state
-    task = tasks.require_task(state, call.params["taskId"])
+    task = require_task(state, call.params["taskId"])
     tasks.authorize_task_action(call, task)
     tasks.refuse_past_deadline(state, task, "canceled")
-    with store.transaction(state.db):
+    with transaction(state.db):
         resolve_active(state, task, "canceled")
-    return tasks.status_reply(state, task.task_id)
+    return status_reply(state, task.task_id)
 
 
 async def cancel_task_group(call: ApiCall) -> Any:
     """Cancel every unresolved task of a sealed group (a group still open is a 409)."""
     task_group_id, state = call.params["taskGroupId"], call.state
-    scheduler_id, _expires, sealed = tasks.group_row(state, task_group_id)
-    call.authorize(schedulerId=scheduler_id)
-    if sealed is None:
+    group = tasks.require_group(state, task_group_id)
+    call.authorize(schedulerId=group.scheduler_id)
+    if group.sealed is None:
         raise RequestConflict(
             f"Task group {task_group_id} must be sealed (sealTaskGroup) before it is canceled"
         )
-    group_tasks = tasks.group_tasks(state, task_group_id)
+    group_tasks = rows.group_tasks(state.db, task_group_id)
     canceled = [task for task in group_tasks if task.state in tasks.UNRESOLVED_STATES]
-    with store.transaction(state.db):
+    with transaction(state.db):
         for task in canceled:
             resolve_active(state, task, "canceled")
     return {

@@ -2,19 +2,18 @@
 
 tcw must run without the official references, so the rules here are written as small composable checks
 (`string`, `integer`, `fields`...), not loaded from schemas. Each check returns every problem it sees, with
-its place, so one 400 tells a caller everything that is wrong. Also here: createTask's rules beyond the
-body's shape (dates, task queue, defaults) and the list methods' pagination arguments.
+its place, so one 400 tells a caller everything that is wrong. Each service composes its own body checks
+from these (services/*/rules.py); also here: the list methods' pagination arguments, shared by all.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
 from typing import Any
 
-from tcw.localqueue.api import InputError, InputValidationError, InvalidRequestArguments
-from tcw.localqueue.dates import format_date, parse_date
+from tcw.localqueue.core.dates import parse_date
+from tcw.localqueue.core.errors import InputValidationError, InvalidRequestArguments
 
 # The official patterns, ending in \Z where they end in $: JavaScript's $ (the real service's) ends the
 # string, Python's also matches before a final newline and would let "worker\n" pass as an id.
@@ -29,15 +28,6 @@ PRINTABLE = re.compile(r"^[ -~]*\Z")
 SOURCE_URL = re.compile(r"^(https?://|ssh://|git@)")
 SHA256 = re.compile(r"^[a-z0-9]{64}\Z")
 SHA512 = re.compile(r"^[a-z0-9]{128}\Z")
-PRIORITIES = ("highest", "very-high", "high", "medium", "low", "very-low", "lowest")
-EXCEPTION_REASONS = (
-    "worker-shutdown",
-    "malformed-payload",
-    "resource-unavailable",
-    "internal-error",
-    "intermittent-task",
-)
-
 # Route argument rules, by argument name; arguments not named here are taken as they come.
 PARAM_PATTERNS: dict[str, re.Pattern[str]] = {
     "taskId": SLUGID,
@@ -196,118 +186,6 @@ def tagged(tag: str, variants: Mapping[str, Check]) -> Check:
         return rule(value, place)
 
     return check
-
-
-IDENTIFIER_CHECK = string(IDENTIFIER)
-SLUGID_CHECK = string(SLUGID)
-
-TASK_METADATA = fields(
-    {
-        "name": string(max_length=255),
-        "description": string(max_length=32768),
-        "owner": string(max_length=255),
-        "source": string(SOURCE_URL, max_length=4096),
-    }
-)
-
-CREATE_TASK = fields(
-    {"created": date_time, "deadline": date_time, "payload": json_object, "metadata": TASK_METADATA},
-    {
-        "expires": date_time,
-        "dependencies": array(SLUGID_CHECK, max_items=10000, unique=True),
-        "extra": json_object,
-        "priority": one_of(*PRIORITIES),
-        "projectId": string(PROJECT_ID),
-        "provisionerId": string(PROVISIONER_ID),
-        "workerType": string(WORKER_TYPE),
-        "taskQueueId": string(TASK_QUEUE_ID),
-        "requires": one_of("all-completed", "all-resolved"),
-        "retries": integer(0, 49),
-        "routes": array(string(min_length=1, max_length=249), max_items=64, unique=True),
-        "schedulerId": IDENTIFIER_CHECK,
-        "scopes": array(string(PRINTABLE)),
-        "tags": string_map(string(max_length=4096)),
-        "taskGroupId": SLUGID_CHECK,
-    },
-)
-
-WORKER = {"workerGroup": IDENTIFIER_CHECK, "workerId": IDENTIFIER_CHECK}
-
-# Input checks per method name of the task, claim and worker methods (artifacts.py and objects.py hold
-# their own); methods without an entry take no body (or ignore it).
-BODY_CHECKS: dict[str, Check] = {
-    "createTask": CREATE_TASK,
-    "claimWork": fields({**WORKER, "tasks": integer(1, 32)}),
-    "claimTask": fields(WORKER),
-    "reportException": fields({"reason": one_of(*EXCEPTION_REASONS)}),
-    "quarantineWorker": fields({"quarantineUntil": date_time}, {"quarantineInfo": string(max_length=4000)}),
-    "declareWorker": fields({"expires": date_time}),
-    "changeTaskPriority": fields({"newPriority": one_of(*PRIORITIES)}),
-    "changeTaskGroupPriority": fields({"newPriority": one_of(*PRIORITIES)}),
-    "tasks": fields({}, {"taskIds": array(string())}),
-    "statuses": fields({}, {"taskIds": array(string())}),
-}
-
-
-# -- createTask's rules beyond the body's shape
-
-MAX_DEADLINE = timedelta(days=5)
-CLOCK_SKEW = timedelta(minutes=15)
-DEFAULT_LIFETIME_AFTER_DEADLINE = timedelta(days=365)
-
-
-def task_definition(task_id: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The stored definition (as ``task`` returns it): defaults filled, dates in the service's format."""
-    task_queue_id = _task_queue_id(body)
-    created, deadline = parse_date(body["created"]), parse_date(body["deadline"])
-    expires = parse_date(body["expires"]) if "expires" in body else deadline + DEFAULT_LIFETIME_AFTER_DEADLINE
-    if created > now + CLOCK_SKEW:
-        raise InputError("Created timestamp cannot be in the future")
-    if deadline > now + MAX_DEADLINE:
-        raise InputError(f"Deadline cannot be more than {MAX_DEADLINE.days} days into the future")
-    if deadline < created:
-        raise InputError("Deadline cannot be before the created timestamp")
-    if expires < deadline:
-        raise InputError("Expires cannot be before the deadline")
-    provisioner_id, worker_type = task_queue_id.split("/", 1)
-    return {
-        "provisionerId": provisioner_id,
-        "workerType": worker_type,
-        "taskQueueId": task_queue_id,
-        "schedulerId": body.get("schedulerId", "-"),
-        "projectId": body.get("projectId", "none"),
-        "taskGroupId": body.get("taskGroupId", task_id),
-        "dependencies": body.get("dependencies", []),
-        "requires": body.get("requires", "all-completed"),
-        "routes": body.get("routes", []),
-        "priority": body.get("priority", "lowest"),
-        "retries": body.get("retries", 5),
-        "created": format_date(created),
-        "deadline": format_date(deadline),
-        "expires": format_date(expires),
-        "scopes": body.get("scopes", []),
-        "payload": body["payload"],
-        "metadata": body["metadata"],
-        "tags": body.get("tags", {}),
-        "extra": body.get("extra", {}),
-    }
-
-
-def _task_queue_id(body: dict[str, Any]) -> str:
-    given = body.get("taskQueueId")
-    legacy = (body.get("provisionerId"), body.get("workerType"))
-    if given is None:
-        if None in legacy:
-            raise InputError("A task needs taskQueueId (or both provisionerId and workerType)")
-        return f"{legacy[0]}/{legacy[1]}"
-    if legacy != (None, None) and f"{legacy[0]}/{legacy[1]}" != given:
-        raise InputError("taskQueueId must equal provisionerId/workerType when both are given")
-    return str(given)
-
-
-def priorities_at_least(priority: str) -> list[str]:
-    """A create-task scope for a higher priority also allows lower ones."""
-    return list(PRIORITIES[: PRIORITIES.index(priority) + 1])
 
 
 # -- pagination

@@ -4,7 +4,7 @@ The real queue hands every request to the auth service, which verifies the Hawk 
 with a ±15 min clock skew, resolves the id and ``ext`` to a key and scopes (credentials.py) and merges in
 the anonymous role. This module does the same against a ``ClientStore``, with mohawk doing the Hawk
 arithmetic, and raises ``AuthenticationFailed`` with the auth service's messages. The ``issue_*_credentials``
-functions (defined beside the clients) and the caller types are re-exported here for the queue.
+functions are beside the clients (clients.py), the scope checks in scopes.py.
 """
 
 from __future__ import annotations
@@ -19,31 +19,10 @@ import mohawk.base
 import mohawk.exc
 import mohawk.util
 
-from tcw.localqueue.api import AuthenticationFailed
-from tcw.localqueue.clients import (
-    ClientStore,
-    issue_download_credentials,
-    issue_task_credentials,
-    issue_upload_credentials,
-)
-from tcw.localqueue.credentials import (
-    ANONYMOUS,
-    ANONYMOUS_SCOPES,
-    Caller,
-    Credentials,
-    load_credentials,
-    urlsafe_b64decode,
-)
-
-__all__ = [
-    "ANONYMOUS",
-    "ANONYMOUS_SCOPES",
-    "Caller",
-    "authenticate",
-    "issue_download_credentials",
-    "issue_task_credentials",
-    "issue_upload_credentials",
-]
+from tcw.localqueue.auth.clients import ClientStore
+from tcw.localqueue.auth.credentials import ANONYMOUS, Credentials, load_credentials, urlsafe_b64decode
+from tcw.localqueue.auth.scopes import Caller
+from tcw.localqueue.core.errors import AuthenticationFailed
 
 HAWK_SKEW_SECONDS = 15 * 60
 _REQUIRED_ATTRIBUTES = ("id", "ts", "nonce", "mac")

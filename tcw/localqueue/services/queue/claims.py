@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from tcw.localqueue import auth, store, tasks, workers
-from tcw.localqueue.api import ApiCall, Handler, QueueState, RequestConflict
-from tcw.localqueue.dates import format_date, parse_date
-from tcw.localqueue.store import TaskRow
-
-if TYPE_CHECKING:
-    from tcw.localqueue.app import LocalQueueState
-
-
-def _live(state: QueueState) -> LocalQueueState:
-    """The running queue's state, which also has the long-poll notifier."""
-    return cast("LocalQueueState", state)
+from tcw.localqueue.auth.clients import issue_task_credentials
+from tcw.localqueue.core.dates import format_date, parse_date
+from tcw.localqueue.core.errors import RequestConflict
+from tcw.localqueue.services.api import ApiCall, Handler
+from tcw.localqueue.services.queue import tasks, workers
+from tcw.localqueue.services.queue.status import load_status, require_task_and_run
+from tcw.localqueue.services.state import QueueState
+from tcw.localqueue.storage import tasks as rows
+from tcw.localqueue.storage.database import transaction
+from tcw.localqueue.storage.tasks import TaskRow
 
 
 def _taken_until(state: QueueState, now: datetime) -> datetime:
@@ -35,21 +33,25 @@ def _claim(
     when the run is no longer pending (another process on the same database took it)."""
     now = state.now()
     taken_until = _taken_until(state, now)
-    taken = state.db.execute(
-        "UPDATE runs SET state = 'running', worker_group = ?, worker_id = ?, taken_until = ?, started = ?"
-        " WHERE task_id = ? AND run_id = ? AND state = 'pending'",
-        (worker_group, worker_id, format_date(taken_until), format_date(now), task.task_id, run_id),
+    taken = rows.take_run(
+        state.db,
+        task.task_id,
+        run_id,
+        worker_group=worker_group,
+        worker_id=worker_id,
+        taken_until=format_date(taken_until),
+        now=format_date(now),
     )
-    if taken.rowcount != 1:
+    if not taken:
         return None
-    store.set_task_state(state.db, task.task_id, "running")
+    rows.set_task_state(state.db, task.task_id, "running")
     return _claim_reply(state, task, run_id, worker_group, worker_id, taken_until)
 
 
 def _claim_reply(
     state: QueueState, task: TaskRow, run_id: int, worker_group: str, worker_id: str, taken_until: datetime
 ) -> dict[str, Any]:
-    credentials = auth.issue_task_credentials(
+    credentials = issue_task_credentials(
         state.issuer,
         task_id=task.task_id,
         run_id=run_id,
@@ -59,7 +61,7 @@ def _claim_reply(
         task_scopes=task.definition["scopes"],
     )
     return {
-        "status": store.load_status(state.db, task.task_id),
+        "status": load_status(state.db, task.task_id),
         "runId": run_id,
         "workerGroup": worker_group,
         "workerId": worker_id,
@@ -72,18 +74,14 @@ def claim_pending(
     state: QueueState, task_queue_id: str, worker_group: str, worker_id: str, count: int
 ) -> list[dict[str, Any]]:
     """Claim up to ``count`` pending runs, highest priority first, then oldest."""
-    rows = state.db.execute(
-        "SELECT task_id, run_id FROM runs WHERE task_queue_id = ? AND state = 'pending'"
-        " ORDER BY priority_rank DESC, rowid LIMIT ?",
-        (task_queue_id, count),
-    ).fetchall()
+    pending = rows.pending_runs(state.db, task_queue_id, count)
     claims: list[dict[str, Any]] = []
-    if not rows:
+    if not pending:
         return claims
     now = state.now()
-    with store.transaction(state.db):
-        for task_id, run_id in rows:
-            task = store.load_task(state.db, task_id)
+    with transaction(state.db):
+        for task_id, run_id in pending:
+            task = rows.load_task(state.db, task_id)
             if task is None or task.deadline <= now:
                 continue  # the deadline resolver will resolve it
             claim = _claim(state, task, run_id, worker_group, worker_id)
@@ -97,12 +95,12 @@ def claim_pending(
 
 async def claim_work(call: ApiCall) -> Any:
     """Long-poll: answer as soon as at least one task is claimed, else ``[]`` after claim_work_wait."""
-    state, task_queue_id = _live(call.state), call.params["taskQueueId"]
+    state, task_queue_id = call.state, call.params["taskQueueId"]
     worker_group, worker_id = call.body["workerGroup"], call.body["workerId"]
     call.authorize(workerGroup=worker_group, workerId=worker_id)
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + state.claim_work_wait
-    with store.transaction(state.db):
+    with transaction(state.db):
         workers.queue_seen(state, task_queue_id, format_date(state.now()))
         quarantine_until = workers.worker_seen(state, task_queue_id, worker_group, worker_id, [])
     # A quarantined worker is recorded and kept waiting like any other, but never given work.
@@ -118,7 +116,7 @@ async def claim_work(call: ApiCall) -> Any:
 async def claim_task(call: ApiCall) -> Any:
     """The deprecated claim of one named run (claimWork is what workers use)."""
     state = call.state
-    task, run = tasks.require_task_and_run(state, call.params["taskId"], call.params["runId"])
+    task, run = require_task_and_run(state, call.params["taskId"], call.params["runId"])
     worker_group, worker_id = call.body["workerGroup"], call.body["workerId"]
     call.authorize(
         provisionerId=task.provisioner_id,
@@ -133,7 +131,7 @@ async def claim_task(call: ApiCall) -> Any:
             **_claim_reply(state, task, run.run_id, worker_group, worker_id, run.taken_until),
             "task": task.definition,
         }
-    with store.transaction(state.db):
+    with transaction(state.db):
         claim = _claim(state, task, run.run_id, worker_group, worker_id) if run.state == "pending" else None
         if claim is None:
             raise RequestConflict(f"Run {run.run_id} of task {task.task_id} is {run.state}, not pending")
@@ -150,18 +148,15 @@ async def claim_task(call: ApiCall) -> Any:
 async def reclaim_task(call: ApiCall) -> Any:
     """Extend a running claim: 404 unknown run, then 409 past the deadline, then 409 unless running."""
     state = call.state
-    task, run = tasks.require_task_and_run(state, call.params["taskId"], call.params["runId"])
+    task, run = require_task_and_run(state, call.params["taskId"], call.params["runId"])
     call.authorize()
     if task.deadline <= state.now():
         raise RequestConflict(f"Task {task.task_id} is past its deadline; it cannot be reclaimed")
     if run.state != "running" or run.worker_group is None or run.worker_id is None:
         raise RequestConflict(f"Run {run.run_id} of task {task.task_id} is {run.state}, not running")
     taken_until = _taken_until(state, state.now())
-    with store.transaction(state.db):
-        state.db.execute(
-            "UPDATE runs SET taken_until = ? WHERE task_id = ? AND run_id = ?",
-            (format_date(taken_until), task.task_id, run.run_id),
-        )
+    with transaction(state.db):
+        rows.extend_claim(state.db, task.task_id, run.run_id, format_date(taken_until))
         workers.worker_seen(state, task.task_queue_id, run.worker_group, run.worker_id, [])
     return _claim_reply(state, task, run.run_id, run.worker_group, run.worker_id, taken_until)
 

@@ -9,9 +9,14 @@ import json
 from datetime import timedelta
 from typing import Any, cast
 
-from tcw.localqueue import checks, store
-from tcw.localqueue.api import ApiCall, Handler, QueueState, ResourceNotFound
-from tcw.localqueue.dates import format_date, parse_date
+from tcw.localqueue.core import checks
+from tcw.localqueue.core.dates import format_date, parse_date
+from tcw.localqueue.core.errors import ResourceNotFound
+from tcw.localqueue.services.api import ApiCall, Handler
+from tcw.localqueue.services.state import QueueState
+from tcw.localqueue.storage import tasks as task_rows
+from tcw.localqueue.storage import workers as rows
+from tcw.localqueue.storage.database import transaction
 
 RECENT_TASKS = 20
 WORKER_LIFETIME = timedelta(days=1)
@@ -22,13 +27,7 @@ WORKER_LIFETIME = timedelta(days=1)
 
 def queue_seen(state: QueueState, task_queue_id: str, now: str) -> None:
     """Record a task queue as active (createTask, claimWork); task-queue rows live 5 days after that."""
-    expires = format_date(parse_date(now) + timedelta(days=5))
-    state.db.execute(
-        "INSERT INTO task_queues (task_queue_id, expires, last_date_active) VALUES (?, ?, ?)"
-        " ON CONFLICT (task_queue_id) DO UPDATE SET expires = excluded.expires,"
-        " last_date_active = excluded.last_date_active",
-        (task_queue_id, expires, now),
-    )
+    rows.queue_active(state.db, task_queue_id, now, format_date(parse_date(now) + timedelta(days=5)))
 
 
 def worker_seen(
@@ -38,26 +37,13 @@ def worker_seen(
     now = format_date(state.now())
     expires = format_date(state.now() + WORKER_LIFETIME)
     key = (task_queue_id, worker_group, worker_id)
-    row = state.db.execute(
-        "SELECT recent_tasks, quarantine_until FROM workers"
-        " WHERE task_queue_id = ? AND worker_group = ? AND worker_id = ?",
-        key,
-    ).fetchone()
-    if row is None:
-        state.db.execute(
-            "INSERT INTO workers (task_queue_id, worker_group, worker_id, first_claim, last_date_active,"
-            " expires, recent_tasks) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (*key, now, now, expires, json.dumps(claimed[-RECENT_TASKS:])),
-        )
+    known = rows.worker_activity(state.db, key)
+    if known is None:
+        rows.insert_worker(state.db, key, now, expires, claimed[-RECENT_TASKS:])
         return None
-    recent = json.loads(row[0]) + claimed if claimed else None
-    state.db.execute(
-        "UPDATE workers SET last_date_active = ?, expires = MAX(expires, ?),"
-        " recent_tasks = COALESCE(?, recent_tasks)"
-        " WHERE task_queue_id = ? AND worker_group = ? AND worker_id = ?",
-        (now, expires, None if recent is None else json.dumps(recent[-RECENT_TASKS:]), *key),
-    )
-    return cast("str | None", row[1])
+    recent, quarantine_until = known
+    rows.touch_worker(state.db, key, now, expires, (recent + claimed)[-RECENT_TASKS:] if claimed else None)
+    return quarantine_until
 
 
 def quarantined(state: QueueState, quarantine_until: str | None) -> bool:
@@ -78,33 +64,23 @@ def _queue_json(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-QUEUE_COLUMNS = "task_queue_id, expires, last_date_active, description, stability"
-
-
-def _page_of_queues(
-    call: ApiCall, where: str = "", args: tuple[Any, ...] = ()
-) -> tuple[list[Any], dict[str, str]]:
+def _page_of_queues(call: ApiCall, prefix: str = "") -> tuple[list[Any], dict[str, str]]:
     limit, offset = checks.page(call.query)
-    rows = call.state.db.execute(
-        f"SELECT {QUEUE_COLUMNS} FROM task_queues {where} ORDER BY task_queue_id LIMIT ? OFFSET ?",
-        (*args, limit, offset),
-    ).fetchall()
-    return rows, checks.next_token(offset, limit, len(rows))
+    page = rows.queue_page(call.state.db, limit, offset, prefix)
+    return page, checks.next_token(offset, limit, len(page))
 
 
 async def list_task_queues(call: ApiCall) -> Any:
     call.authorize()
-    rows, more = _page_of_queues(call)
-    return {"taskQueues": [_queue_json(row) for row in rows], **more}
+    page, more = _page_of_queues(call)
+    return {"taskQueues": [_queue_json(row) for row in page], **more}
 
 
 def _require_queue(state: QueueState, task_queue_id: str) -> tuple[Any, ...]:
-    row = state.db.execute(
-        f"SELECT {QUEUE_COLUMNS} FROM task_queues WHERE task_queue_id = ?", (task_queue_id,)
-    ).fetchone()
+    row = rows.load_queue(state.db, task_queue_id)
     if row is None:
         raise ResourceNotFound(f"Task queue {task_queue_id} not found")
-    return tuple(row)
+    return row
 
 
 async def get_task_queue(call: ApiCall) -> Any:
@@ -121,20 +97,14 @@ def _worker_type_json(row: tuple[Any, ...]) -> dict[str, Any]:
 async def list_worker_types(call: ApiCall) -> Any:
     call.authorize()
     prefix = call.params["provisionerId"] + "/"
-    rows, more = _page_of_queues(call, "WHERE substr(task_queue_id, 1, ?) = ?", (len(prefix), prefix))
-    return {"workerTypes": [_worker_type_json(row) for row in rows], **more}
+    page, more = _page_of_queues(call, prefix)
+    return {"workerTypes": [_worker_type_json(row) for row in page], **more}
 
 
 async def get_worker_type(call: ApiCall) -> Any:
     row = _require_queue(call.state, f"{call.params['provisionerId']}/{call.params['workerType']}")
     call.authorize()
     return _worker_type_json(row)
-
-
-PROVISIONER_QUERY = (
-    "SELECT substr(task_queue_id, 1, instr(task_queue_id, '/') - 1) AS provisioner_id, MAX(expires),"
-    " MAX(last_date_active) FROM task_queues GROUP BY provisioner_id"
-)
 
 
 def _provisioner_json(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -150,35 +120,20 @@ def _provisioner_json(row: tuple[Any, ...]) -> dict[str, Any]:
 async def list_provisioners(call: ApiCall) -> Any:
     call.authorize()
     limit, offset = checks.page(call.query)
-    rows = call.state.db.execute(
-        f"{PROVISIONER_QUERY} ORDER BY provisioner_id LIMIT ? OFFSET ?", (limit, offset)
-    ).fetchall()
+    page = rows.provisioner_page(call.state.db, limit, offset)
     return {
-        "provisioners": [_provisioner_json(row) for row in rows],
-        **checks.next_token(offset, limit, len(rows)),
+        "provisioners": [_provisioner_json(row) for row in page],
+        **checks.next_token(offset, limit, len(page)),
     }
 
 
 async def get_provisioner(call: ApiCall) -> Any:
     provisioner_id = call.params["provisionerId"]
-    row = call.state.db.execute(
-        f"SELECT * FROM ({PROVISIONER_QUERY}) WHERE provisioner_id = ?", (provisioner_id,)
-    ).fetchone()
+    row = rows.load_provisioner(call.state.db, provisioner_id)
     if row is None:
         raise ResourceNotFound(f"Provisioner {provisioner_id} not found")
     call.authorize()
-    return _provisioner_json(tuple(row))
-
-
-# Run states spelled into the SQL, so the partial indexes (WHERE state = 'pending' / 'running') apply.
-RUN_STATE_SQL = {"pending": "state = 'pending'", "running": "state = 'running'"}
-
-
-def _count(state: QueueState, task_queue_id: str, run_state: str) -> int:
-    row = state.db.execute(
-        f"SELECT COUNT(*) FROM runs WHERE task_queue_id = ? AND {RUN_STATE_SQL[run_state]}", (task_queue_id,)
-    ).fetchone()
-    return int(row[0])
+    return _provisioner_json(row)
 
 
 def _queue_names(task_queue_id: str) -> dict[str, str]:
@@ -189,7 +144,10 @@ def _queue_names(task_queue_id: str) -> dict[str, str]:
 async def pending_tasks(call: ApiCall) -> Any:
     task_queue_id = call.params["taskQueueId"]
     call.authorize()
-    return {**_queue_names(task_queue_id), "pendingTasks": _count(call.state, task_queue_id, "pending")}
+    return {
+        **_queue_names(task_queue_id),
+        "pendingTasks": task_rows.count_runs(call.state.db, task_queue_id, "pending"),
+    }
 
 
 async def task_queue_counts(call: ApiCall) -> Any:
@@ -197,39 +155,35 @@ async def task_queue_counts(call: ApiCall) -> Any:
     call.authorize()
     return {
         **_queue_names(task_queue_id),
-        "pendingTasks": _count(call.state, task_queue_id, "pending"),
-        "claimedTasks": _count(call.state, task_queue_id, "running"),
+        "pendingTasks": task_rows.count_runs(call.state.db, task_queue_id, "pending"),
+        "claimedTasks": task_rows.count_runs(call.state.db, task_queue_id, "running"),
     }
 
 
 def _runs_in_queue(call: ApiCall, run_state: str, order: str) -> tuple[list[Any], dict[str, str]]:
     limit, offset = checks.page(call.query)
-    rows = call.state.db.execute(
-        "SELECT task_id, run_id, scheduled, started, worker_group, worker_id FROM runs"
-        f" WHERE task_queue_id = ? AND {RUN_STATE_SQL[run_state]} ORDER BY {order} LIMIT ? OFFSET ?",
-        (call.params["taskQueueId"], limit, offset),
-    ).fetchall()
-    return rows, checks.next_token(offset, limit, len(rows))
+    page = task_rows.runs_in_queue(call.state.db, call.params["taskQueueId"], run_state, order, limit, offset)
+    return page, checks.next_token(offset, limit, len(page))
 
 
 def _definition(state: QueueState, task_id: str) -> dict[str, Any]:
-    task = store.load_task(state.db, task_id)
+    task = task_rows.load_task(state.db, task_id)
     return {} if task is None else task.definition
 
 
 async def list_pending_tasks(call: ApiCall) -> Any:
     call.authorize()
-    rows, more = _runs_in_queue(call, "pending", "priority_rank DESC, rowid")
+    page, more = _runs_in_queue(call, "pending", "priority_rank DESC, rowid")
     listed = [
         {"taskId": row[0], "runId": row[1], "inserted": row[2], "task": _definition(call.state, row[0])}
-        for row in rows
+        for row in page
     ]
     return {"tasks": listed, **more}
 
 
 async def list_claimed_tasks(call: ApiCall) -> Any:
     call.authorize()
-    rows, more = _runs_in_queue(call, "running", "started, rowid")
+    page, more = _runs_in_queue(call, "running", "started, rowid")
     listed = [
         {
             "taskId": row[0],
@@ -239,15 +193,9 @@ async def list_claimed_tasks(call: ApiCall) -> Any:
             "workerId": row[5],
             "task": _definition(call.state, row[0]),
         }
-        for row in rows
+        for row in page
     ]
     return {"tasks": listed, **more}
-
-
-WORKER_COLUMNS = (
-    "worker_group, worker_id, first_claim, last_date_active, expires, recent_tasks, quarantine_until,"
-    " quarantine_details"
-)
 
 
 def _worker_key(call: ApiCall) -> tuple[str, str, str]:
@@ -257,14 +205,10 @@ def _worker_key(call: ApiCall) -> tuple[str, str, str]:
 
 def _load_worker(state: QueueState, key: tuple[str, str, str]) -> tuple[Any, ...] | None:
     """A worker the queue still knows: seen within a day, or quarantined (expired ones are forgotten)."""
-    row = state.db.execute(
-        f"SELECT {WORKER_COLUMNS} FROM workers"
-        " WHERE task_queue_id = ? AND worker_group = ? AND worker_id = ?",
-        key,
-    ).fetchone()
-    if row is None or not _worker_alive(state, tuple(row)):
+    row = rows.load_worker(state.db, key)
+    if row is None or not _worker_alive(state, row):
         return None
-    return tuple(row)
+    return row
 
 
 def _worker_alive(state: QueueState, row: tuple[Any, ...]) -> bool:
@@ -317,12 +261,10 @@ async def list_workers(call: ApiCall) -> Any:
     call.authorize()
     task_queue_id = f"{call.params['provisionerId']}/{call.params['workerType']}"
     limit, offset = checks.page(call.query)
-    rows = call.state.db.execute(
-        f"SELECT {WORKER_COLUMNS} FROM workers WHERE task_queue_id = ? ORDER BY worker_group, worker_id",
-        (task_queue_id,),
-    ).fetchall()
     wanted = call.query.get("quarantined")
-    alive = [tuple(row) for row in rows if _worker_alive(call.state, tuple(row))]
+    alive = [
+        row for row in rows.queue_workers(call.state.db, task_queue_id) if _worker_alive(call.state, row)
+    ]
     if wanted in ("true", "false"):
         alive = [row for row in alive if quarantined(call.state, row[6]) == (wanted == "true")]
     window = alive[offset : offset + limit]
@@ -343,12 +285,8 @@ async def quarantine_worker(call: ApiCall) -> Any:
         "quarantineUntil": until,
         "quarantineInfo": call.body.get("quarantineInfo", ""),
     }
-    with store.transaction(state.db):
-        state.db.execute(
-            "UPDATE workers SET quarantine_until = ?, quarantine_details = json_insert(quarantine_details,"
-            " '$[#]', json(?)) WHERE task_queue_id = ? AND worker_group = ? AND worker_id = ?",
-            (until, json.dumps(detail), *key),
-        )
+    with transaction(state.db):
+        rows.add_quarantine(state.db, key, until, detail)
     return _worker_json(state, key[0], cast("tuple[Any, ...]", _load_worker(state, key)))
 
 
@@ -357,13 +295,10 @@ async def declare_worker(call: ApiCall) -> Any:
     state, key = call.state, _worker_key(call)
     call.authorize(properties=sorted(call.body))
     expires = format_date(parse_date(call.body["expires"]))
-    with store.transaction(state.db):
+    with transaction(state.db):
         queue_seen(state, key[0], format_date(state.now()))
         worker_seen(state, *key, [])
-        state.db.execute(
-            "UPDATE workers SET expires = ? WHERE task_queue_id = ? AND worker_group = ? AND worker_id = ?",
-            (expires, *key),
-        )
+        rows.set_worker_expires(state.db, key, expires)
     row = _load_worker(state, key)
     if row is None:
         raise ResourceNotFound(f"Worker {key[1]}/{key[2]} expired at {expires}")

@@ -3,8 +3,8 @@
 The checks of createArtifact run in the real queue's order, and re-creating an artifact follows its
 compatibility rules (same content type, expiry may grow, same details except a reference's URL, or a
 reference becoming a link). Storage types behave as on a deployment: ``s3`` answers a put URL (here a
-signed local one, see blobs.py), ``object`` locks in an upload on the object service and answers upload
-credentials, ``reference`` and ``link`` only point elsewhere, and ``error`` reads as a 424.
+signed local one, see storage/blobs.py), ``object`` locks in an upload on the object service and answers
+upload credentials, ``reference`` and ``link`` only point elsewhere, and ``error`` reads as a 424.
 
 The reads (getArtifact ... listArtifacts) are in artifact_reads.py.
 """
@@ -13,38 +13,27 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from tcw.localqueue import blobs, objects
-from tcw.localqueue.api import (
-    ApiCall,
-    Handler,
-    InputError,
-    RequestConflict,
-    ResourceNotFound,
+from tcw.localqueue.auth.clients import issue_upload_credentials
+from tcw.localqueue.core.checks import SLUGID, Check, date_time, fields, integer, one_of, string, tagged
+from tcw.localqueue.core.dates import format_date, parse_date
+from tcw.localqueue.core.errors import InputError, RequestConflict, ResourceNotFound
+from tcw.localqueue.services.api import ApiCall, Handler
+from tcw.localqueue.services.queue.status import status_reply
+from tcw.localqueue.storage import blobs, objects
+from tcw.localqueue.storage.artifacts import (
+    Artifact,
+    insert_artifact,
+    load_artifact,
+    mark_present,
+    object_name,
+    s3_blob_key,
+    update_artifact,
 )
-from tcw.localqueue.checks import SLUGID, Check, date_time, fields, integer, one_of, string, tagged
-from tcw.localqueue.dates import format_date, parse_date
-from tcw.localqueue.store import RunRow, TaskRow, load_run, load_task, transaction
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS artifacts (
-    task_id TEXT NOT NULL,
-    run_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    storage_type TEXT NOT NULL,
-    content_type TEXT NOT NULL,
-    content_length INTEGER,
-    details TEXT NOT NULL,
-    present INTEGER NOT NULL,
-    expires TEXT NOT NULL,
-    PRIMARY KEY (task_id, run_id, name)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS artifacts_by_expiry ON artifacts (expires);
-"""
+from tcw.localqueue.storage.database import Database, transaction
+from tcw.localqueue.storage.tasks import RunRow, TaskRow, load_run, load_task
 
 ERROR_REASONS = (
     "file-missing-on-worker",
@@ -74,78 +63,17 @@ S3_PUT_LIFETIME = timedelta(minutes=45)
 S3_PUT_GRACE = timedelta(seconds=10)
 
 
-@dataclass(frozen=True)
-class Artifact:
-    task_id: str
-    run_id: int
-    name: str
-    storage_type: str
-    content_type: str
-    content_length: int | None
-    details: dict[str, Any]
-    present: bool
-    expires: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``artifact-response`` shape of listArtifacts and artifactInfo."""
-        reply: dict[str, Any] = {
-            "storageType": self.storage_type,
-            "name": self.name,
-            "expires": format_date(self.expires),
-            "contentType": self.content_type,
-        }
-        if self.content_length is not None:
-            reply["contentLength"] = self.content_length
-        return reply
-
-
-ARTIFACT_COLUMNS = (
-    "task_id, run_id, name, storage_type, content_type, content_length, details, present, expires"
-)
-
-
-def artifact_from_row(row: tuple[Any, ...]) -> Artifact:
-    task_id, run_id, name, storage_type, content_type, content_length = row[:6]
-    return Artifact(
-        task_id,
-        run_id,
-        name,
-        storage_type,
-        content_type,
-        content_length,
-        json.loads(row[6]),
-        bool(row[7]),
-        parse_date(row[8]),
-    )
-
-
-def load_artifact(db: sqlite3.Connection, task_id: str, run_id: int, name: str) -> Artifact | None:
-    row = db.execute(
-        f"SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE task_id = ? AND run_id = ? AND name = ?",
-        (task_id, run_id, name),
-    ).fetchone()
-    return None if row is None else artifact_from_row(row)
-
-
-def object_name(task_id: str, run_id: int, name: str) -> str:
-    """The object holding an ``object`` artifact's bytes; never stored, always derived (as the queue does)."""
-    return f"t/{task_id}/{run_id}/{name}"
-
-
-def s3_blob_key(task_id: str, run_id: int, name: str) -> str:
-    return f"s3/{task_id}/{run_id}/{name}"
-
-
-def expire_artifacts(db: sqlite3.Connection, blob_dir: Path, now: datetime) -> int:
-    """Forget artifacts past their expiry with their s3 bytes (an object artifact's bytes go with its
-    object, see ``objects.expire_objects``)."""
-    rows = db.execute(
-        "SELECT task_id, run_id, name FROM artifacts WHERE expires < ?", (format_date(now),)
-    ).fetchall()
-    with transaction(db):
-        blobs.delete_blobs(db, blob_dir, [s3_blob_key(*row) for row in rows])
-        db.executemany("DELETE FROM artifacts WHERE task_id = ? AND run_id = ? AND name = ?", rows)
-    return len(rows)
+def artifact_json(artifact: Artifact) -> dict[str, Any]:
+    """The ``artifact-response`` shape of listArtifacts and artifactInfo."""
+    reply: dict[str, Any] = {
+        "storageType": artifact.storage_type,
+        "name": artifact.name,
+        "expires": format_date(artifact.expires),
+        "contentType": artifact.content_type,
+    }
+    if artifact.content_length is not None:
+        reply["contentLength"] = artifact.content_length
+    return reply
 
 
 # --- createArtifact ----------------------------------------------------------------------------------
@@ -177,7 +105,7 @@ def _details(body: dict[str, Any], upload_id: str) -> dict[str, Any]:
     return {}
 
 
-def _task_and_run(db: sqlite3.Connection, task_id: str, run_id: int) -> tuple[TaskRow, RunRow]:
+def _task_and_run(db: Database, task_id: str, run_id: int) -> tuple[TaskRow, RunRow]:
     task = load_task(db, task_id)
     if task is None:
         raise InputError("Task not found")
@@ -194,8 +122,6 @@ def _check_run_accepts_artifacts(call: ApiCall, run: RunRow, now: datetime) -> N
         return
     if run.state == "exception" and run.resolved is not None and run.resolved > now - EXCEPTION_GRACE:
         return
-    from tcw.localqueue.tasks import status_reply
-
     status = status_reply(call.state, run.task_id)["status"]
     raise RequestConflict(
         "Artifacts cannot be created for a task after it is resolved, unless it is resolved 'exception', "
@@ -234,17 +160,15 @@ async def create_artifact(call: ApiCall) -> Any:
         if original is None:
             _insert_artifact(db, task, run_id, name, body, content_type, details, now)
         elif calls_compatible(original, storage_type, content_type, expires, details):
-            db.execute(
-                "UPDATE artifacts SET storage_type = ?, details = ?, expires = ? "
-                "WHERE task_id = ? AND run_id = ? AND name = ?",
-                (storage_type, json.dumps(details), format_date(expires), task_id, run_id, name),
+            update_artifact(
+                db, task_id, run_id, name, storage_type=storage_type, details=details, expires=expires
             )
         else:
             raise RequestConflict(
                 "Artifact already exists with different properties, and none of the allowed exceptions "
                 f"apply: storageType {original.storage_type}, contentType {original.content_type}, "
                 f"expires {format_date(original.expires)}",
-                details={"originalArtifact": original.to_json()},
+                details={"originalArtifact": artifact_json(original)},
             )
     return _create_reply(call, task, run, name, storage_type, content_type, details, expires)
 
@@ -276,19 +200,16 @@ def _insert_artifact(
             expires=expires,
             now=now,
         )
-    db.execute(
-        f"INSERT INTO artifacts ({ARTIFACT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            task.task_id,
-            run_id,
-            name,
-            storage_type,
-            content_type,
-            body.get("contentLength"),
-            json.dumps(details),
-            storage_type != "object",  # object artifacts are present only once finished
-            format_date(expires),
-        ),
+    insert_artifact(
+        db,
+        task.task_id,
+        run_id,
+        name,
+        storage_type=storage_type,
+        content_type=content_type,
+        content_length=body.get("contentLength"),
+        details=details,
+        expires=expires,
     )
 
 
@@ -326,8 +247,6 @@ def _create_reply(
 def _object_reply(
     call: ApiCall, task: TaskRow, run: RunRow, name: str, upload_id: str, expires: datetime
 ) -> dict[str, Any]:
-    from tcw.localqueue.auth import issue_upload_credentials
-
     stored_name = object_name(task.task_id, run.run_id, name)
     credentials = issue_upload_credentials(
         call.state.issuer,
@@ -368,10 +287,7 @@ async def finish_artifact(call: ApiCall) -> Any:
         raise InputError("given uploadId does not match that for the artifact")
     if objects.finished_object(db, object_name(task_id, run_id, name)) is None:
         raise InputError("Object storing artifact data does not exist")
-    db.execute(
-        "UPDATE artifacts SET present = 1, details = '{}' WHERE task_id = ? AND run_id = ? AND name = ?",
-        (task_id, run_id, name),
-    )
+    mark_present(db, task_id, run_id, name)
     return None
 
 
