@@ -8,13 +8,38 @@ all over the same authentication and the same database.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from tcw.localqueue.auth import scopes
+from tcw.localqueue.auth.scopes import Caller, Expression
 from tcw.localqueue.services.api import Handler, Service
 from tcw.localqueue.services.object.service import SERVICE as OBJECT
 from tcw.localqueue.services.queue.service import SERVICE as QUEUE
 
 SERVICES: tuple[Service, ...] = (QUEUE, OBJECT)
+
+
+def scope_expressions(services: tuple[Service, ...]) -> dict[str, Expression | None]:
+    """Every service's expressions by method name; one name means one expression across the deployment
+    (the methods every service has, ping..., need none), so a name alone can be checked."""
+    merged: dict[str, Expression | None] = {}
+    for service in services:
+        for name, expression in service.scopes.items():
+            if merged.setdefault(name, expression) != expression:
+                raise ValueError(f"method {name} of {service.name} has another scope expression elsewhere")
+    return merged
+
+
+SCOPE_EXPRESSIONS: Mapping[str, Expression | None] = scope_expressions(SERVICES)
+
+
+def authorize(caller: Caller, method_name: str, params: Mapping[str, Any]) -> None:
+    """``InsufficientScopes`` unless the caller may call ``method_name`` with ``params``; KeyError for a
+    method no service of the deployment knows."""
+    if method_name not in SCOPE_EXPRESSIONS:
+        raise KeyError(f"no scope expression for method {method_name!r}")
+    scopes.authorize(caller, SCOPE_EXPRESSIONS[method_name], params)
 
 
 def all_handlers() -> dict[str, dict[str, Handler]]:

@@ -3,8 +3,8 @@
 A held scope ending in ``*`` grants every scope it is a prefix of; nothing else is special (``assume:`` is
 not expanded: the local queue has no roles). Each API method names a scope *expression* (a template string,
 ``{"AllOf": [...]}``, ``{"AnyOf": [...]}`` or ``{"each": ..., "for": ..., "in": ...}`` inside those) that is
-rendered with the call's parameters and then checked against the caller's scopes. The table of expressions
-is our own data; a test compares it with the official API references.
+rendered with the call's parameters and then checked against the caller's scopes. The expressions are each
+service's own data (services/<name>/scopes.py); a test compares them with the official API references.
 """
 
 from __future__ import annotations
@@ -32,127 +32,10 @@ class Caller:
 
 _PARAMETER = re.compile(r"<([^<>]+)>")
 
-_RESOLVE = "queue:resolve-task:<taskId>/<runId>"
-_CREATE_ARTIFACT = "queue:create-artifact:<taskId>/<runId>"
-_GET_ARTIFACTS = {"AllOf": [{"each": "queue:get-artifact:<name>", "for": "name", "in": "names"}]}
-_LIST_RUN_ARTIFACTS = "queue:list-artifacts:<taskId>:<runId>"
-_LIST_LATEST_ARTIFACTS = "queue:list-artifacts:<taskId>"
-_OBJECT_UPLOAD = "object:upload:<projectId>:<name>"
-_OBJECT_DOWNLOAD = "object:download:<name>"
 
-
-def _task_action(action: str) -> dict[str, Any]:
-    """scheduleTask, rerunTask and cancelTask share one shape: per task, per project, or by scheduler."""
-    return {
-        "AnyOf": [
-            f"queue:{action}:<schedulerId>/<taskGroupId>/<taskId>",
-            f"queue:{action}-in-project:<projectId>",
-            {"AllOf": [f"queue:{action}", "assume:scheduler-id:<schedulerId>/<taskGroupId>"]},
-        ]
-    }
-
-
-def _each(template: str, variable: str, collection: str) -> dict[str, str]:
+def each(template: str, variable: str, collection: str) -> dict[str, str]:
+    """``{"each": template, "for": variable, "in": collection}``: one scope per item of a parameter."""
     return {"each": template, "for": variable, "in": collection}
-
-
-SCOPE_EXPRESSIONS: dict[str, Expression | None] = {
-    # service metadata, shared by queue and object
-    "ping": None,
-    "lbheartbeat": None,
-    "version": None,
-    "heartbeat": None,
-    # queue: tasks
-    "task": "queue:get-task:<taskId>",
-    "tasks": {"AllOf": [_each("queue:get-task:<taskId>", "taskId", "taskIds")]},
-    "status": "queue:status:<taskId>",
-    "statuses": {"AllOf": [_each("queue:status:<taskId>", "taskId", "taskIds")]},
-    "listTaskGroup": "queue:list-task-group:<taskGroupId>",
-    "getTaskGroup": "queue:list-task-group:<taskGroupId>",
-    "cancelTaskGroup": "queue:cancel-task-group:<schedulerId>/<taskGroupId>",
-    "sealTaskGroup": "queue:seal-task-group:<schedulerId>/<taskGroupId>",
-    "listDependentTasks": "queue:list-dependent-tasks:<taskId>",
-    "createTask": {
-        "AllOf": [
-            _each("<scope>", "scope", "scopes"),
-            _each("queue:route:<route>", "route", "routes"),
-            "queue:create-task:project:<projectId>",
-            "queue:scheduler-id:<schedulerId>",
-            {
-                "AnyOf": [
-                    _each(
-                        "queue:create-task:<priority>:<provisionerId>/<workerType>", "priority", "priorities"
-                    )
-                ]
-            },
-        ]
-    },
-    "scheduleTask": _task_action("schedule-task"),
-    "rerunTask": _task_action("rerun-task"),
-    "cancelTask": _task_action("cancel-task"),
-    "changeTaskPriority": {
-        "AnyOf": ["queue:change-task-priority:<taskId>", "queue:change-task-priority-in-queue:<taskQueueId>"]
-    },
-    "changeTaskGroupPriority": "queue:change-task-group-priority:<schedulerId>/<taskGroupId>",
-    # queue: the worker's side of a run
-    "claimWork": {"AllOf": ["queue:claim-work:<taskQueueId>", "queue:worker-id:<workerGroup>/<workerId>"]},
-    "claimTask": {
-        "AllOf": ["queue:claim-task:<provisionerId>/<workerType>", "queue:worker-id:<workerGroup>/<workerId>"]
-    },
-    "reclaimTask": "queue:reclaim-task:<taskId>/<runId>",
-    "reportCompleted": _RESOLVE,
-    "reportFailed": _RESOLVE,
-    "reportException": _RESOLVE,
-    # queue: artifacts
-    "createArtifact": _CREATE_ARTIFACT,
-    "finishArtifact": _CREATE_ARTIFACT,
-    "getArtifact": _GET_ARTIFACTS,
-    "getLatestArtifact": _GET_ARTIFACTS,
-    "artifact": _GET_ARTIFACTS,
-    "latestArtifact": _GET_ARTIFACTS,
-    "listArtifacts": _LIST_RUN_ARTIFACTS,
-    "artifactInfo": _LIST_RUN_ARTIFACTS,
-    "listLatestArtifacts": _LIST_LATEST_ARTIFACTS,
-    "latestArtifactInfo": _LIST_LATEST_ARTIFACTS,
-    # queue: provisioners, task queues and workers
-    "listProvisioners": "queue:list-provisioners",
-    "getProvisioner": "queue:get-provisioner:<provisionerId>",
-    "pendingTasks": "queue:pending-count:<taskQueueId>",
-    "taskQueueCounts": {"AllOf": ["queue:pending-count:<taskQueueId>", "queue:claimed-count:<taskQueueId>"]},
-    # newer than references.json; scopes as the installed client documents them
-    "taskQueueCountsBatch": {
-        "AllOf": [
-            _each("queue:pending-count:<taskQueueId>", "taskQueueId", "taskQueueIds"),
-            _each("queue:claimed-count:<taskQueueId>", "taskQueueId", "taskQueueIds"),
-        ]
-    },
-    "listPendingTasks": "queue:pending-list:<taskQueueId>",
-    "listClaimedTasks": "queue:claimed-list:<taskQueueId>",
-    "listWorkerTypes": "queue:list-worker-types:<provisionerId>",
-    "getWorkerType": "queue:get-worker-type:<provisionerId>/<workerType>",
-    "listTaskQueues": "queue:list-task-queues",
-    "getTaskQueue": "queue:get-task-queue:<taskQueueId>",
-    "listWorkers": "queue:list-workers:<provisionerId>/<workerType>",
-    "getWorker": "queue:get-worker:<provisionerId>/<workerType>/<workerGroup>/<workerId>",
-    "quarantineWorker": {
-        "AllOf": ["queue:quarantine-worker:<provisionerId>/<workerType>/<workerGroup>/<workerId>"]
-    },
-    "declareWorker": {
-        "AllOf": [
-            _each(
-                "queue:declare-worker:<provisionerId>/<workerType>/<workerGroup>/<workerId>#<property>",
-                "property",
-                "properties",
-            )
-        ]
-    },
-    # object service
-    "createUpload": _OBJECT_UPLOAD,
-    "finishUpload": _OBJECT_UPLOAD,
-    "startDownload": _OBJECT_DOWNLOAD,
-    "object": _OBJECT_DOWNLOAD,
-    "download": _OBJECT_DOWNLOAD,
-}
 
 
 def valid_scopes(scopes: Any) -> bool:
@@ -249,11 +132,9 @@ def _parameter(params: Mapping[str, Any], name: str) -> Any:
     return params[name]
 
 
-def authorize(caller: Caller, method_name: str, params: Mapping[str, Any]) -> None:
-    """Raise InsufficientScopes unless the caller satisfies ``method_name``'s rendered expression."""
-    if method_name not in SCOPE_EXPRESSIONS:
-        raise KeyError(f"no scope expression for method {method_name!r}")
-    template = SCOPE_EXPRESSIONS[method_name]
+def authorize(caller: Caller, template: Expression | None, params: Mapping[str, Any]) -> None:
+    """Raise InsufficientScopes unless the caller satisfies the method's expression ``template`` rendered
+    with ``params``; a method without one (None) needs no scope."""
     if template is None:
         return
     required = render(template, params)

@@ -59,7 +59,8 @@ class Dispatcher:
             caller = self._authenticate(request, raw)
             checks.check_params(params)
             service.check_body(route.name, body)
-            call = ApiCall(route.name, params, dict(request.query), body, caller, self.state)
+            expression = service.scopes[route.name]
+            call = ApiCall(route.name, params, dict(request.query), body, caller, self.state, expression)
             result = await handler(call)
         except ApiError as error:
             return error_response(error, _request_info(route.name, params, body))

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tcw.localqueue.auth.scopes import Caller, authorize
+from tcw.localqueue.auth.scopes import Caller, Expression, authorize
 from tcw.localqueue.core.checks import Check, check_body
 from tcw.localqueue.services.state import QueueState
 
@@ -30,6 +30,7 @@ class ApiCall:
     body: Any  # parsed JSON, or None for a bodiless request
     caller: Caller
     state: QueueState
+    scope_expression: Expression | None  # the method's, from its service's table; None: no scope needed
     authorized: list[bool] = field(default_factory=list, compare=False, repr=False)
 
     def authorize(self, **params: Any) -> None:
@@ -38,7 +39,7 @@ class ApiCall:
         Every handler calls this exactly once, with the parameters its expression names that are not
         route arguments (e.g. ``schedulerId`` loaded from the task); raises ``InsufficientScopes``.
         """
-        authorize(self.caller, self.method_name, {**self.params, **params})
+        authorize(self.caller, self.scope_expression, {**self.params, **params})
         self.authorized.append(True)
 
 
@@ -60,15 +61,22 @@ class Service:
     """One Taskcluster service as the local deployment serves it at ``/api/<name>/v1``.
 
     ``name`` is the service's name in the official references (``queue``, ``object``, ``secrets``,
-    ``worker-manager``); its routes come from the official client's metadata for that name. ``handlers``
-    by method name; ``body_checks`` by method name (the input schemas, as code of ours); ``background``
-    runs for as long as the deployment serves (the queue's resolvers).
+    ``worker-manager``); its routes come from the official client's metadata for that name. By method
+    name: ``handlers``, ``scopes`` (each method's scope expression, as its reference states it; every
+    handled method has one) and ``body_checks`` (the input schemas, as code of ours). ``background`` runs
+    for as long as the deployment serves (the queue's resolvers).
     """
 
     name: str
     handlers: Mapping[str, Handler]
+    scopes: Mapping[str, Expression | None]
     body_checks: Mapping[str, Check] = field(default_factory=dict)
     background: BackgroundJob | None = None
+
+    def __post_init__(self) -> None:
+        unscoped = sorted(set(self.handlers) - set(self.scopes))
+        if unscoped:
+            raise ValueError(f"service {self.name}: no scope expression for {', '.join(unscoped)}")
 
     @property
     def prefix(self) -> str:

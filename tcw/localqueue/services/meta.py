@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tcw.localqueue.auth.scopes import Expression
 from tcw.localqueue.services.api import ApiCall, Handler
 
 STARTED = time.monotonic()
@@ -34,3 +35,5 @@ HANDLERS: dict[str, Handler] = {
     "heartbeat": _empty,
     "version": _version,
 }
+# None: every caller may (the real services require no scope for these).
+SCOPES: dict[str, Expression | None] = {name: None for name in HANDLERS}

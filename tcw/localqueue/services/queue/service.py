@@ -11,6 +11,7 @@ from tcw.localqueue.services.queue import (
     resolution,
     resolvers,
     rules,
+    scopes,
     tasks,
     workers,
 )
@@ -26,6 +27,7 @@ SERVICE = Service(
         **artifacts.HANDLERS,
         **artifact_reads.HANDLERS,
     },
+    scopes=scopes.SCOPES,
     body_checks={**rules.BODY_CHECKS, **artifacts.BODY_CHECKS},
     background=resolvers.run_forever,
 )
