@@ -300,6 +300,10 @@ class Leaf:
         return type_name(self.hint)
 
 
+def _derived_env_name(key: str) -> str:
+    return "TCW_" + key.replace(".", "_").upper()
+
+
 def _leaves(cls: type[Any], prefix: str = "") -> dict[str, Leaf]:
     hints = typing.get_type_hints(cls)
     leaves: dict[str, Leaf] = {}
@@ -309,7 +313,7 @@ def _leaves(cls: type[Any], prefix: str = "") -> dict[str, Leaf]:
             leaves.update(_leaves(typing.cast(type[Any], hint), key + "."))
             continue
         default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-        env_name = f.metadata["env"] or "TCW_" + key.replace(".", "_").upper()
+        env_name = f.metadata["env"] or _derived_env_name(key)
         leaves[key] = Leaf(
             key,
             hint,
@@ -404,6 +408,12 @@ def _suggest(name: str, known: list[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+# TCW_ROOT_URL, TCW_CREDENTIALS_CLIENT_ID...: the names a setting with an official variable would have had.
+OFFICIAL_INSTEAD = {
+    derived: leaf.env_name
+    for key, leaf in LEAVES.items()
+    if (derived := _derived_env_name(key)) != leaf.env_name
+}
 SECTION_PREFIXES = tuple(f"TCW_{section.upper()}_" for section in SECTIONS)
 
 
@@ -411,11 +421,13 @@ def _unknown_settings(environ: Mapping[str, str]) -> list[str]:
     """``TCW_WORKER_CAPACTY=3`` is a typo, not a variable of someone else's: say so instead of ignoring it.
     Only names inside a section are judged (``TCW_CONFIG`` and other ``TCW_*`` names are left alone)."""
     known = [leaf.env_name for leaf in LEAVES.values()]
-    return [
-        f"environment {name}: unknown setting{_suggest(name, known)}"
-        for name in sorted(environ)
-        if name.startswith(SECTION_PREFIXES) and name not in known
-    ]
+    problems = []
+    for name in sorted(environ):
+        if name in OFFICIAL_INSTEAD:
+            problems.append(f"environment {name}: not read; tcw reads {OFFICIAL_INSTEAD[name]}")
+        elif name.startswith(SECTION_PREFIXES) and name not in known:
+            problems.append(f"environment {name}: unknown setting{_suggest(name, known)}")
+    return problems
 
 
 def _from_environment(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:

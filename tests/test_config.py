@@ -236,3 +236,12 @@ def test_an_alias_bomb_gives_bounded_messages(tmp_path: Path) -> None:
         load_config(path, environ={"TCW_WORKER_EXECUTORS": "{x: " + "[" * 20 + "]" * 20 + "}"})
     assert all(len(problem) < 400 for problem in caught.value.problems), caught.value.problems
     assert any("worker.capacity: expected an integer, got [[[" in p for p in caught.value.problems)
+
+
+def test_the_tcw_names_of_the_official_variables_are_reported_not_read() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"TCW_ROOT_URL": "https://tc.example.com", "TCW_CREDENTIALS_ACCESS_TOKEN": "t"})
+    assert caught.value.problems == (
+        "environment TCW_CREDENTIALS_ACCESS_TOKEN: not read; tcw reads TASKCLUSTER_ACCESS_TOKEN",
+        "environment TCW_ROOT_URL: not read; tcw reads TASKCLUSTER_ROOT_URL",
+    )
