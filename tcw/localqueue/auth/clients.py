@@ -18,8 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tcw.config_values import bounded, read_yaml_file
 from tcw.errors import ConfigError
 from tcw.localqueue.auth.scopes import valid_scopes
 
@@ -64,12 +63,7 @@ class ClientStore:
     @classmethod
     def from_file(cls, path: Path) -> ClientStore:
         """Load a YAML list of ``{clientId, accessToken, scopes}``; every problem is reported at once."""
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise ConfigError([f"{path}: cannot read clients file: {error.strerror or error}"]) from error
-        except yaml.YAMLError as error:
-            raise ConfigError([f"{path}: not valid YAML: {_one_line(error)}"]) from error
+        document = read_yaml_file(path, "clients file")
         if not isinstance(document, list):
             raise ConfigError([f"{path}: must be a list of clients ({{clientId, accessToken, scopes}})"])
         problems: list[str] = []
@@ -109,11 +103,11 @@ def generate_access_token() -> str:
 def _entry_problems(entry: Any) -> list[str]:
     if not isinstance(entry, dict):
         return ["must be a mapping with clientId, accessToken and scopes"]
-    problems = [f"unknown key {key!r}" for key in entry if key not in _ENTRY_KEYS]
+    problems = [f"unknown key {bounded(key)}" for key in entry if key not in _ENTRY_KEYS]
     problems += [f"missing {key}" for key in _ENTRY_KEYS if key not in entry]
     client_id, token, scopes = (entry.get(key) for key in _ENTRY_KEYS)
     if "clientId" in entry and not (isinstance(client_id, str) and _CLIENT_ID.match(client_id)):
-        problems.append(f"clientId {client_id!r} must match {_CLIENT_ID.pattern}")
+        problems.append(f"clientId {bounded(client_id)} must match {_CLIENT_ID.pattern}")
     if "accessToken" in entry and not (isinstance(token, str) and token):
         problems.append("accessToken must be a non-empty string")
     if "scopes" in entry and not valid_scopes(scopes):
@@ -143,10 +137,6 @@ def _write_root_credentials(path: Path, root: Client) -> None:
         raise ConfigError([f"{path}: cannot write root credentials: {error.strerror or error}"]) from error
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(content)
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
 
 
 # -- temporary clients: the credentials the queue issues -------------------------------------------
