@@ -5,29 +5,33 @@ official clients read it, and ``TCW_<SECTION>_<KEY>``), a YAML config file, and 
 problem in every layer is collected and reported together, each with its place, so a user fixes a config in
 one round instead of one error per run.
 
-Each setting lives in one section dataclass; the loader walks their fields, so adding a setting is adding a
-field.
+Each setting is one ``setting(...)`` declaration in a section dataclass: its type, default, help text,
+environment variable and rule live there and nowhere else. The loader walks these declarations, and
+``make generated`` renders them as docs/config.md and the CONFIGURATION section of tcw(1), so adding a
+setting is adding one declaration.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
 import types
 import typing
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from tcw.config_values import bounded, clip, coerce, parse_environment_value, read_yaml_file, type_name
 from tcw.errors import ConfigError
 
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9-_]{1,38}\Z")
 WORKER_TYPE_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,36}[a-z0-9])?\Z")
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9!@/:.+|_-]+\Z")  # the auth service's clientId pattern
 ID_RULE = "must be 1 to 38 letters, digits, '-' or '_'"
 WORKER_TYPE_RULE = (
     "must be 1 to 38 lower-case letters, digits or '-', starting with a letter, not ending in '-'"
@@ -35,6 +39,28 @@ WORKER_TYPE_RULE = (
 
 LogFormat = Literal["text", "json"]
 ArtifactStorage = Literal["object", "s3"]
+Rule = tuple[Callable[[Any], bool], str]  # (is the value valid?, what a valid value is)
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    env: str | None = None,
+    rule: Rule | None = None,
+    shown_default: str | None = None,
+    secret: bool = False,
+) -> Any:
+    """Declare one setting: ``capacity: int = setting(1, "Tasks run at the same time.")``.
+
+    ``env`` replaces the variable derived from the key (``TCW_WORKER_CAPACITY``); ``shown_default`` says in
+    words what an unset (None) default means; ``secret`` keeps the value out of reprs.
+    """
+    metadata = {"help": help, "env": env, "rule": rule, "shown_default": shown_default, "secret": secret}
+    if isinstance(default, Mapping):
+        frozen = types.MappingProxyType(dict(default))
+        return field(default_factory=lambda: frozen, metadata=metadata, repr=not secret)
+    return field(default=default, metadata=metadata, repr=not secret)
 
 
 def default_state_dir() -> Path:
@@ -43,13 +69,64 @@ def default_state_dir() -> Path:
     return Path(base) / "tcw"
 
 
+def _matches(pattern: re.Pattern[str], message: str) -> Rule:
+    return (lambda v: bool(pattern.match(v))), message
+
+
+def _seconds(minimum: float, *, strict: bool = False) -> Rule:
+    if strict:
+        return (lambda v: math.isfinite(v) and v > minimum), f"must be a number of seconds above {minimum:g}"
+    return (lambda v: math.isfinite(v) and v >= minimum), f"must be a number of seconds, at least {minimum:g}"
+
+
+AT_LEAST_ONE: Rule = (lambda v: bool(v >= 1)), "must be at least 1"
+TASKCLUSTER_ID: Rule = _matches(ID_PATTERN, ID_RULE)
+
+
+def _is_root_url(value: str) -> bool:
+    """``https://tc.example.com`` or ``http://127.0.0.1:8731``: a scheme, a host, a valid port, no path."""
+    try:
+        parts = urllib.parse.urlsplit(value)
+        _ = parts.port  # raises for a port out of range or not a number
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and parts.path in ("", "/")
+        and not (parts.query or parts.fragment or parts.username)
+        and value.isprintable()
+        and " " not in value
+    )
+
+
+def _is_certificate(value: str) -> bool:
+    try:
+        return isinstance(json.loads(value), dict)
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Taskcluster credentials; the token never appears in a repr or a log."""
 
-    client_id: str | None = None
-    access_token: str | None = field(default=None, repr=False)
-    certificate: str | None = field(default=None, repr=False)
+    client_id: str | None = setting(
+        None,
+        "Taskcluster client id the worker and commands call as (unset: anonymous calls).",
+        env="TASKCLUSTER_CLIENT_ID",
+        rule=_matches(CLIENT_ID_PATTERN, "must be letters, digits or any of !@/:.+|_- (no spaces)"),
+    )
+    access_token: str | None = setting(
+        None, "Access token of the client id.", env="TASKCLUSTER_ACCESS_TOKEN", secret=True
+    )
+    certificate: str | None = setting(
+        None,
+        "Certificate (JSON) of temporary credentials.",
+        env="TASKCLUSTER_CERTIFICATE",
+        rule=(_is_certificate, "must be the JSON certificate of temporary credentials"),
+        secret=True,
+    )
 
     def for_client(self) -> dict[str, str] | None:
         """The ``credentials`` option of the official client, or None for anonymous calls."""
@@ -65,20 +142,48 @@ class Credentials:
 class WorkerSettings:
     """Identity and behaviour of a worker (`tcw run`, `tcw claim-once`)."""
 
-    provisioner_id: str | None = None
-    worker_type: str | None = None
-    worker_group: str = "tcw"
-    worker_id: str | None = None  # None: the host name, sanitised to the id pattern
-    capacity: int = 1
-    shutdown_grace: float = 30.0
-    max_tasks: int | None = None
-    idle_timeout: float | None = None
-    work_root: str | None = None  # None: a directory under the system's temp dir
-    keep_workdir: bool = False
-    executor: str = "shell"  # a registered executor name or module:function
-    executors: Mapping[str, str] = field(default_factory=dict)  # task-queue pattern -> executor
-    accept_any_payload: bool = False
-    artifact_storage: ArtifactStorage = "object"
+    provisioner_id: str | None = setting(
+        None, "Provisioner id of the task queue served (the part before the '/').", rule=TASKCLUSTER_ID
+    )
+    worker_type: str | None = setting(
+        None,
+        "Worker type of the task queue served (the part after the '/').",
+        rule=_matches(WORKER_TYPE_PATTERN, WORKER_TYPE_RULE),
+    )
+    worker_group: str = setting("tcw", "Worker group this worker reports in.", rule=TASKCLUSTER_ID)
+    worker_id: str | None = setting(
+        None, "Worker id.", shown_default="the host name, sanitised to an id", rule=TASKCLUSTER_ID
+    )
+    capacity: int = setting(1, "Tasks run at the same time.", rule=AT_LEAST_ONE)
+    shutdown_grace: float = setting(
+        30.0,
+        "Seconds running tasks get to finish after the first SIGTERM/SIGINT before they are killed.",
+        rule=_seconds(0),
+    )
+    max_tasks: int | None = setting(
+        None, "Exit after claiming this many tasks.", shown_default="no limit", rule=AT_LEAST_ONE
+    )
+    idle_timeout: float | None = setting(
+        None, "Exit after this many seconds without work.", shown_default="never", rule=_seconds(0)
+    )
+    work_root: str | None = setting(
+        None, "Where per-run work directories go.", shown_default="a directory under the system's temp dir"
+    )
+    keep_workdir: bool = setting(False, "Keep each run's work directory after the run.")
+    executor: str = setting(
+        "shell",
+        "Executor for tasks: a registered executor name (entry point group tcw.executors) or "
+        "module:function. Used when neither worker.executors nor the queue's registry entry names one.",
+    )
+    executors: Mapping[str, str] = setting(
+        {}, "Executor per task queue: task queue id or glob (P/*) -> executor name or module:function."
+    )
+    accept_any_payload: bool = setting(
+        False, "Run payloads unchecked when the task queue has no payload schema in the registry."
+    )
+    artifact_storage: ArtifactStorage = setting(
+        "object", "How artifacts are uploaded: object (the object service) or s3 (the queue's s3 type)."
+    )
 
     @property
     def task_queue_id(self) -> str | None:
@@ -91,41 +196,76 @@ class WorkerSettings:
 class RegistrySettings:
     """Where payload schemas come from besides the built-in ones and entry points (see tcw.registry)."""
 
-    directories: tuple[str, ...] = ()  # <dir>/<provisionerId>/<workerType>.json|yaml, plus <dir>/index.yaml
-    # registry key (task queue id or glob) -> a schema URL, /schemas/... under root_url, a file, or a
-    # named schema such as "shell"
-    schema_urls: Mapping[str, str] = field(default_factory=dict)
-    cache_dir: str | None = None  # None: <state dir>/schemas
+    directories: tuple[str, ...] = setting(
+        (), "Registry directories: <dir>/<provisionerId>/<workerType>.json|yaml files plus <dir>/index.yaml."
+    )
+    schema_urls: Mapping[str, str] = setting(
+        {},
+        "Registry key (task queue id or glob) -> payload schema: a URL, /schemas/... under the root URL, "
+        "a file, or a named schema such as shell.",
+    )
+    cache_dir: str | None = setting(
+        None, "Where fetched schemas are cached.", shown_default="<state dir>/schemas"
+    )
 
 
 @dataclass(frozen=True)
 class LocalQueueSettings:
     """The local Taskcluster-compatible queue (`tcw queue serve`)."""
 
-    host: str = "127.0.0.1"
-    port: int = 8731
-    db: str | None = None  # None: <state dir>/queue.sqlite3; ":memory:" keeps nothing
-    clients_file: str | None = None
-    claim_timeout: float = 1200.0
-    claim_work_wait: float = 20.0
-    resolver_interval: float = 5.0
-    schemas_dir: str | None = None  # served at <root_url>/schemas/, as a deployment serves its schemas
+    host: str = setting("127.0.0.1", "Address the local queue listens on.")
+    port: int = setting(
+        8731,
+        "Port the local queue listens on (0: any free port).",
+        rule=(lambda v: 0 <= v <= 65535, "must be 0..65535"),
+    )
+    db: str | None = setting(
+        None,
+        "SQLite database of the local queue; :memory: keeps nothing.",
+        shown_default="<state dir>/queue.sqlite3",
+    )
+    clients_file: str | None = setting(
+        None,
+        "YAML list of clients ({clientId, accessToken, scopes}) the local queue accepts.",
+        shown_default="only a generated root client",
+    )
+    claim_timeout: float = setting(
+        1200.0, "Seconds a claim lasts before it must be reclaimed.", rule=_seconds(0, strict=True)
+    )
+    claim_work_wait: float = setting(
+        20.0, "Seconds an empty claimWork long-poll waits before answering.", rule=_seconds(0)
+    )
+    resolver_interval: float = setting(
+        5.0,
+        "Seconds between sweeps that resolve expired claims and deadlines.",
+        rule=_seconds(0, strict=True),
+    )
+    schemas_dir: str | None = setting(
+        None,
+        "Directory served at <root URL>/schemas/, as a deployment serves its schemas.",
+        rule=(os.path.isdir, "is not a directory"),
+    )
 
 
 @dataclass(frozen=True)
 class InspectSettings:
     """Defaults for `tcw inspect-runs`."""
 
-    concurrency: int = 16
+    concurrency: int = setting(16, "Requests inspect-runs makes at the same time.", rule=AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)
 class Config:
-    root_url: str | None = None
+    root_url: str | None = setting(
+        None,
+        "Taskcluster root URL, e.g. https://tc.example.com.",
+        env="TASKCLUSTER_ROOT_URL",
+        rule=(_is_root_url, "is not a root URL like https://tc.example.com"),
+    )
     credentials: Credentials = field(default_factory=Credentials)
-    log_format: LogFormat = "text"
-    verbosity: int = 0
-    debug: bool = False
+    log_format: LogFormat = setting("text", "Log lines for people (text) or one JSON object a line (json).")
+    verbosity: int = setting(0, "Log detail: 0 info, 1 debug, -1 warnings only, -2 errors only (-v/-q).")
+    debug: bool = setting(False, "Debug logs and full tracebacks on errors.")
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     queue: LocalQueueSettings = field(default_factory=LocalQueueSettings)
@@ -142,37 +282,48 @@ class Config:
         return options
 
 
-# The environment variables the official clients read, mapped onto our keys.
-TASKCLUSTER_ENV = {
-    "TASKCLUSTER_ROOT_URL": "root_url",
-    "TASKCLUSTER_CLIENT_ID": "credentials.client_id",
-    "TASKCLUSTER_ACCESS_TOKEN": "credentials.access_token",
-    "TASKCLUSTER_CERTIFICATE": "credentials.certificate",
-}
-
-
 @dataclass(frozen=True)
-class _Leaf:
-    """One settable value: its dotted key and declared type."""
+class Leaf:
+    """One declared setting, as the loader and the generated reference see it."""
 
     key: str
     hint: Any
+    default: Any
+    help: str
+    env_name: str
+    rule: Rule | None
+    shown_default: str | None
+    secret: bool
 
     @property
-    def env_name(self) -> str:
-        return "TCW_" + self.key.replace(".", "_").upper()
+    def type_name(self) -> str:
+        return type_name(self.hint)
 
 
-def _leaves(cls: type[Any], prefix: str = "") -> dict[str, _Leaf]:
+def _derived_env_name(key: str) -> str:
+    return "TCW_" + key.replace(".", "_").upper()
+
+
+def _leaves(cls: type[Any], prefix: str = "") -> dict[str, Leaf]:
     hints = typing.get_type_hints(cls)
-    leaves: dict[str, _Leaf] = {}
+    leaves: dict[str, Leaf] = {}
     for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        key = prefix + f.name
+        hint, key = hints[f.name], prefix + f.name
         if dataclasses.is_dataclass(hint):
             leaves.update(_leaves(typing.cast(type[Any], hint), key + "."))
-        else:
-            leaves[key] = _Leaf(key, hint)
+            continue
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        env_name = f.metadata["env"] or _derived_env_name(key)
+        leaves[key] = Leaf(
+            key,
+            hint,
+            default,
+            f.metadata["help"],
+            env_name,
+            f.metadata["rule"],
+            f.metadata["shown_default"],
+            f.metadata["secret"],
+        )
     return leaves
 
 
@@ -200,13 +351,13 @@ def load_config(
         origins.update({key: f"{config_file}: {key}" for key in file_values})
     env_values = _from_environment(environ, problems)
     values.update(env_values)
-    origins.update({key: _env_place(key) for key in env_values})
+    origins.update({key: f"environment {LEAVES[key].env_name}" for key in env_values})
     for key, value in (flags or {}).items():
         if value is None:
             continue
         if key not in LEAVES:
             raise KeyError(f"unknown config key in flags: {key}")  # a programming error, not a user's
-        values[key] = _coerce(value, LEAVES[key].hint, f"command line: {key}", problems)
+        values[key] = coerce(value, LEAVES[key].hint, f"command line: {key}", problems)
         origins[key] = f"command line: {key}"
     config: Config = _build(Config, values, "")
     if config.root_url:
@@ -219,14 +370,9 @@ def load_config(
 
 def _from_file(path: Path, problems: list[str]) -> dict[str, Any]:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        problems.append(f"{path}: cannot read config file: {error.strerror or error}")
-        return {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problems.append(f"{path}{where}: not valid YAML: {getattr(error, 'problem', error)}")
+        document = read_yaml_file(path, "config file")
+    except ConfigError as error:
+        problems.extend(error.problems)
         return {}
     if document is None:
         return {}
@@ -238,159 +384,62 @@ def _from_file(path: Path, problems: list[str]) -> dict[str, Any]:
     return values
 
 
+SECTIONS = frozenset(key.rsplit(".", 1)[0] for key in LEAVES if "." in key)
+
+
 def _flatten(node: dict[Any, Any], prefix: str, path: Path, out: dict[str, Any], problems: list[str]) -> None:
-    sections = {key.rsplit(".", 1)[0] for key in LEAVES if "." in key}
     for raw_key, value in node.items():
         key = prefix + str(raw_key).replace("-", "_")
-        if key in sections:
+        if key in SECTIONS:
             if isinstance(value, dict):
                 _flatten(value, key + ".", path, out, problems)
             else:
                 problems.append(f"{path}: {key}: expected a mapping of settings")
         elif key in LEAVES:
-            out[key] = _coerce(value, LEAVES[key].hint, f"{path}: {key}", problems)
+            out[key] = coerce(value, LEAVES[key].hint, f"{path}: {key}", problems)
         else:
-            problems.append(f"{path}: {key}: unknown key{_suggest(key)}")
+            problems.append(f"{path}: {clip(key)}: unknown key{_suggest(key, list(LEAVES))}")
 
 
-def _suggest(key: str) -> str:
+def _suggest(name: str, known: list[str]) -> str:
     import difflib
 
-    close = difflib.get_close_matches(key, list(LEAVES), n=1)
+    close = difflib.get_close_matches(name, known, n=1)
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def _env_place(key: str) -> str:
-    official = {leaf_key: name for name, leaf_key in TASKCLUSTER_ENV.items()}
-    return f"environment {official.get(key, LEAVES[key].env_name)}"
-
-
-SECTION_PREFIXES = tuple(
-    "TCW_" + section.upper() + "_" for section in {key.split(".")[0] for key in LEAVES if "." in key}
-)
+# TCW_ROOT_URL, TCW_CREDENTIALS_CLIENT_ID...: the names a setting with an official variable would have had.
+OFFICIAL_INSTEAD = {
+    derived: leaf.env_name
+    for key, leaf in LEAVES.items()
+    if (derived := _derived_env_name(key)) != leaf.env_name
+}
+SECTION_PREFIXES = tuple(f"TCW_{section.upper()}_" for section in SECTIONS)
 
 
 def _unknown_settings(environ: Mapping[str, str]) -> list[str]:
     """``TCW_WORKER_CAPACTY=3`` is a typo, not a variable of someone else's: say so instead of ignoring it.
     Only names inside a section are judged (``TCW_CONFIG`` and other ``TCW_*`` names are left alone)."""
-    import difflib
-
     known = [leaf.env_name for leaf in LEAVES.values()]
     problems = []
     for name in sorted(environ):
-        if name.startswith(SECTION_PREFIXES) and name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            problems.append(f"environment {name}: unknown setting{hint}")
+        if name in OFFICIAL_INSTEAD:
+            problems.append(f"environment {name}: not read; tcw reads {OFFICIAL_INSTEAD[name]}")
+        elif name.startswith(SECTION_PREFIXES) and name not in known:
+            problems.append(f"environment {name}: unknown setting{_suggest(name, known)}")
     return problems
 
 
 def _from_environment(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
     problems.extend(_unknown_settings(environ))
     values: dict[str, Any] = {}
-    for name, key in TASKCLUSTER_ENV.items():
-        if environ.get(name):
-            values[key] = environ[name]
     for leaf in LEAVES.values():
         raw = environ.get(leaf.env_name)
-        if raw is not None and raw != "":
-            values[leaf.key] = _coerce_text(raw, leaf.hint, f"environment {leaf.env_name}", problems)
+        if raw:
+            values[leaf.key] = parse_environment_value(
+                raw, leaf.hint, f"environment {leaf.env_name}", problems
+            )
     return values
-
-
-def _optional_inner(hint: Any) -> Any:
-    """``X | None`` -> ``X``; anything else unchanged."""
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return hint
-
-
-def _coerce_text(raw: str, hint: Any, place: str, problems: list[str]) -> Any:
-    """Environment values are text: parse them into the declared type first."""
-    inner = _optional_inner(hint)
-    origin = typing.get_origin(inner)
-    if inner is bool:
-        lowered = raw.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        problems.append(f"{place}: expected true or false, got {raw!r}")
-        return None
-    if inner in (int, float):
-        try:
-            return inner(raw)
-        except ValueError:
-            problems.append(f"{place}: expected {_type_name(inner)}, got {raw!r}")
-            return None
-    if origin is tuple:
-        return tuple(
-            part for part in raw.split(os.pathsep if "directories" in place.lower() else ",") if part
-        )
-    if origin in (Mapping, dict):
-        document = yaml.safe_load(raw)
-        return _coerce(document, hint, place, problems)
-    return _coerce(raw, hint, place, problems)
-
-
-def _type_name(hint: Any) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-    return names.get(hint, str(hint))
-
-
-def _coerce(value: Any, hint: Any, place: str, problems: list[str]) -> Any:
-    """Check a value (from YAML or click) against the declared type; record a problem if it does not fit."""
-    if value is None:
-        if _optional_inner(hint) is not hint:
-            return None
-        problems.append(f"{place}: must not be empty")
-        return None
-    inner = _optional_inner(hint)
-    origin = typing.get_origin(inner)
-    if origin is Literal:
-        return _coerce_choice(value, typing.get_args(inner), place, problems)
-    if origin is tuple:
-        return _coerce_strings(value, place, problems)
-    if origin in (Mapping, dict):
-        return _coerce_mapping(value, place, problems)
-    return _coerce_scalar(value, inner, place, problems)
-
-
-def _coerce_choice(value: Any, choices: tuple[str, ...], place: str, problems: list[str]) -> Any:
-    if value in choices:
-        return value
-    problems.append(f"{place}: expected one of {', '.join(choices)}, got {value!r}")
-    return None
-
-
-def _coerce_scalar(value: Any, inner: Any, place: str, problems: list[str]) -> Any:
-    if isinstance(value, bool) and inner is not bool:
-        problems.append(f"{place}: expected {_type_name(inner)}, got {value!r}")
-        return None
-    if inner is float and isinstance(value, int | float):
-        return float(value)
-    if inner in (int, str, bool):
-        if isinstance(value, inner):
-            return value
-        problems.append(f"{place}: expected {_type_name(inner)}, got {value!r}")
-        return None
-    raise TypeError(f"config type {inner!r} has no coercion")  # a programming error
-
-
-def _coerce_strings(value: Any, place: str, problems: list[str]) -> tuple[str, ...] | None:
-    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
-        return tuple(value)
-    problems.append(f"{place}: expected a list of strings, got {value!r}")
-    return None
-
-
-def _coerce_mapping(value: Any, place: str, problems: list[str]) -> Mapping[str, str] | None:
-    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        return types.MappingProxyType(dict(value))
-    problems.append(f"{place}: expected a mapping of strings to strings, got {value!r}")
-    return None
 
 
 def _build(cls: type[Any], values: Mapping[str, Any], prefix: str) -> Any:
@@ -401,44 +450,9 @@ def _build(cls: type[Any], values: Mapping[str, Any], prefix: str) -> Any:
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint):
             kwargs[f.name] = _build(typing.cast(type[Any], hint), values, key + ".")
-        elif key in values and (values[key] is not None or _optional_inner(hint) is not hint):
+        elif key in values and (values[key] is not None or LEAVES[key].default is None):
             kwargs[f.name] = values[key]
     return cls(**kwargs)
-
-
-def _finite(minimum: float, *, strict: bool = False) -> tuple[Callable[[Any], bool], str]:
-    if strict:
-        return (lambda v: math.isfinite(v) and v > minimum), f"must be a number of seconds above {minimum:g}"
-    return (lambda v: math.isfinite(v) and v >= minimum), f"must be a number of seconds, at least {minimum:g}"
-
-
-def _at_least_one(v: Any) -> bool:
-    return bool(v >= 1)
-
-
-RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "worker.provisioner_id": (lambda v: bool(ID_PATTERN.match(v)), ID_RULE),
-    "worker.worker_group": (lambda v: bool(ID_PATTERN.match(v)), ID_RULE),
-    "worker.worker_id": (lambda v: bool(ID_PATTERN.match(v)), ID_RULE),
-    "worker.worker_type": (
-        lambda v: bool(WORKER_TYPE_PATTERN.match(v)),
-        WORKER_TYPE_RULE,
-    ),
-    "worker.capacity": (_at_least_one, "must be at least 1"),
-    "worker.max_tasks": (_at_least_one, "must be at least 1"),
-    "inspect.concurrency": (_at_least_one, "must be at least 1"),
-    "worker.shutdown_grace": _finite(0),
-    "worker.idle_timeout": _finite(0),
-    "queue.claim_timeout": _finite(0, strict=True),
-    "queue.claim_work_wait": _finite(0),
-    "queue.resolver_interval": _finite(0, strict=True),
-    "queue.port": (lambda v: 0 <= v <= 65535, "must be 0..65535"),
-    "queue.schemas_dir": (os.path.isdir, "is not a directory"),
-    "root_url": (
-        lambda v: bool(re.match(r"^https?://[^/]+/?$", v)),
-        "is not a root URL like https://tc.example.com",
-    ),
-}
 
 
 def _value(config: Config, key: str) -> Any:
@@ -451,8 +465,9 @@ def _value(config: Config, key: str) -> Any:
 def _check(config: Config, origins: Mapping[str, str]) -> list[str]:
     """Rules beyond types (identifiers, ranges, URLs), each problem named by where its value came from."""
     problems = []
-    for key, (valid, message) in RULES.items():
+    for key, leaf in LEAVES.items():
         value = _value(config, key)
-        if value is not None and not valid(value):
-            problems.append(f"{origins.get(key, key)}: {message}, got {value!r}")
+        if leaf.rule is not None and value is not None and not leaf.rule[0](value):
+            got = "" if leaf.secret else f", got {bounded(value)}"
+            problems.append(f"{origins.get(key, key)}: {leaf.rule[1]}{got}")
     return problems

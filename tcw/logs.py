@@ -1,4 +1,4 @@
-"""Logging set-up for the CLI: rich lines for people, one JSON object a line for machines.
+"""Logging set-up for the CLI: rich lines on a terminal, whole plain lines off one, JSON for machines.
 
 Library code only uses ``logging.getLogger(__name__)`` with %-style arguments and structured ``extra``
 fields (``taskId``, ``runId``, ``duration``...); this module decides how they look.
@@ -20,12 +20,17 @@ def record_extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
 
 
+def record_time(record: logging.LogRecord) -> str:
+    """When a record was made, in UTC to the millisecond, as both machine-read formats write it."""
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the record's ``extra`` fields at the top level."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": record_time(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -57,12 +62,21 @@ def level_for(verbosity: int) -> int:
     return {0: logging.INFO, -1: logging.WARNING}.get(verbosity, logging.ERROR)
 
 
-def configure_logging(verbosity: int = 0, log_format: str = "text", debug: bool = False) -> None:
+class LineFormatter(logging.Formatter):
+    """One record, one line, whole, for logs nobody reads on a terminal (CI logs, journald, files): a
+    wrapped or cut line breaks URLs and grep. Newlines inside a record show as ``\\n``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{record_time(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            line += " " + self.formatException(record.exc_info)
+        return line.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _text_handler(debug: bool) -> logging.Handler:
+    """Rich lines on a terminal; whole plain lines anywhere else."""
     handler: logging.Handler
-    if log_format == "json":
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-    else:
+    if sys.stderr.isatty():
         from rich.console import Console
         from rich.logging import RichHandler
 
@@ -73,7 +87,20 @@ def configure_logging(verbosity: int = 0, log_format: str = "text", debug: bool 
             markup=False,
             log_time_format="%H:%M:%S",
         )
-        handler.addFilter(ExtrasFilter())
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(LineFormatter())
+    handler.addFilter(ExtrasFilter())
+    return handler
+
+
+def configure_logging(verbosity: int = 0, log_format: str = "text", debug: bool = False) -> None:
+    handler: logging.Handler
+    if log_format == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler = _text_handler(debug)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tcw.cli.main import SUBCOMMANDS
 from tcw.errors import ExitCode
+from tcw.localqueue.server import LocalQueue
 from tests.fixtures.cli import REPO_ROOT, RunCli
 from tests.inspect.builders import StatusFactory, healthy_pool
 
@@ -78,3 +79,74 @@ def test_quiet_also_quiets_the_clients_retry_warnings() -> None:
     configure_logging(verbosity=0)
     assert logging.getLogger("taskcluster").isEnabledFor(logging.WARNING)
     assert not logging.getLogger("taskcluster").isEnabledFor(logging.INFO)
+
+
+def saved_runs(tmp_path: Path) -> Path:
+    """Statuses saved for `inspect-runs --from-file`: a command that logs at debug level, with no queue."""
+    saved = tmp_path / "runs.json"
+    statuses = healthy_pool(StatusFactory(), workers=2, each=3)
+    saved.write_text(json.dumps({"version": 1, "rootUrl": None, "statuses": statuses, "workers": []}))
+    return saved
+
+
+def test_config_and_root_url_work_after_the_subcommand(run_cli: RunCli, local_queue: LocalQueue) -> None:
+    creds = local_queue.root_credentials
+    assert creds is not None
+    env = {"TASKCLUSTER_CLIENT_ID": creds["clientId"], "TASKCLUSTER_ACCESS_TOKEN": creds["accessToken"]}
+    task_id = run_cli(
+        ["tcw", "task", "create", "-", "--root-url", local_queue.root_url],
+        input="taskQueueId: a/b\n",
+        env=env,
+    ).stdout.strip()
+    status = run_cli(
+        ["tcw", "task", "status", task_id, "--format", "json", "--root-url", local_queue.root_url]
+    )
+    assert json.loads(status.stdout)["taskId"] == task_id
+
+
+def test_config_after_the_subcommand_is_read(run_cli: RunCli, tmp_path: Path) -> None:
+    config = tmp_path / "bad.yml"
+    config.write_text("worker:\n  capacity: many\n", encoding="utf-8")
+    for command in (
+        ["tcw", "run", "--config", str(config)],
+        ["tcw", "task", "status", "x", "--config", str(config)],
+    ):
+        result = run_cli(command, exit_code=2)
+        assert result.stderr == f"Error: {config}: worker.capacity: expected an integer, got 'many'\n"
+    # Given on both sides of the command name, the later one wins, as a repeated option does.
+    good = tmp_path / "good.yml"
+    good.write_text("root_url: 'http://[::1'\n", encoding="utf-8")
+    result = run_cli(
+        ["tcw", "--config", str(config), "task", "--config", str(good), "status", "x"], exit_code=2
+    )
+    assert "root_url: is not a root URL" in result.stderr and "capacity" not in result.stderr
+
+
+def test_verbosity_and_log_format_work_after_the_subcommand(run_cli: RunCli, tmp_path: Path) -> None:
+    command = ["tcw", "inspect-runs", "--from-file", str(saved_runs(tmp_path)), "--format", "json"]
+    assert "analysed" not in run_cli(command).stderr
+    debug_lines = run_cli([*command, "-v", "--log-format", "json"]).stderr.splitlines()
+    records = [json.loads(line) for line in debug_lines]
+    assert any(r["level"] == "debug" and r["message"].startswith("analysed") for r in records)
+    # -v before and -q after add up to the default level again.
+    assert "analysed" not in run_cli(["tcw", "-v", *command[1:], "-q"]).stderr
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(run_cli: RunCli) -> None:
+    from click.testing import CliRunner
+
+    from tcw.cli.main import cli
+    from tcw.errors import ConfigError
+
+    plain = run_cli(["tcw", "task", "status", "x", "--root-url", "http://[::1"], exit_code=2)
+    assert plain.stderr.startswith("Error: command line: root_url:")
+    debug = CliRunner().invoke(cli, ["task", "status", "x", "--root-url", "http://[::1", "--debug"])
+    assert isinstance(debug.exception, ConfigError)  # re-raised for its traceback, not turned into a line
+
+
+def test_a_misspelt_or_invalid_shared_option_after_the_subcommand_exits_2(run_cli: RunCli) -> None:
+    misspelt = run_cli(["tcw", "run", "--confg", "x.yml"], exit_code=2)
+    assert "Error: No such option '--confg'. Did you mean '--config'?" in misspelt.stderr
+    invalid = run_cli(["tcw", "task", "status", "x", "--log-format", "xml"], exit_code=2)
+    errors = [line for line in invalid.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == ["Error: Invalid value for '--log-format': 'xml' is not one of 'text', 'json'."]

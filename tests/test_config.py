@@ -98,10 +98,10 @@ def test_missing_config_file_is_a_problem_not_a_traceback(tmp_path: Path) -> Non
 
 def test_environment_booleans_and_lists() -> None:
     config = load_config(
-        environ={"TCW_WORKER_KEEP_WORKDIR": "yes", "TCW_REGISTRY_DIRECTORIES": "/a:/b"},
+        environ={"TCW_WORKER_KEEP_WORKDIR": "yes", "TCW_REGISTRY_DIRECTORIES": "[/a, '/b c']"},
     )
     assert config.worker.keep_workdir is True
-    assert config.registry.directories == ("/a", "/b")
+    assert config.registry.directories == ("/a", "/b c")
     with pytest.raises(ConfigError, match="expected true or false"):
         load_config(environ={"TCW_WORKER_KEEP_WORKDIR": "maybe"})
 
@@ -150,4 +150,98 @@ def test_a_misspelt_setting_in_the_environment_is_reported_not_ignored() -> None
         load_config(environ={"TCW_WORKER_CAPACTY": "3", "TCW_CONFIG": "x", "TCW_OTHER_TOOL": "y"})
     assert caught.value.problems == (
         "environment TCW_WORKER_CAPACTY: unknown setting (did you mean TCW_WORKER_CAPACITY?)",
+    )
+
+
+def test_environment_lists_and_maps_share_the_yaml_flow_syntax() -> None:
+    config = load_config(
+        environ={
+            "TCW_REGISTRY_DIRECTORIES": '["/etc/tcw/schemas", /srv/schemas]',
+            "TCW_REGISTRY_SCHEMA_URLS": '{"proj/*": shell, proj/build: /schemas/build.json}',
+            "TCW_WORKER_EXECUTORS": '{"proj/*": "examples.handler:greet"}',
+        }
+    )
+    assert config.registry.directories == ("/etc/tcw/schemas", "/srv/schemas")
+    assert dict(config.registry.schema_urls) == {"proj/*": "shell", "proj/build": "/schemas/build.json"}
+    assert dict(config.worker.executors) == {"proj/*": "examples.handler:greet"}
+    # A bare value is a list of one, and is never split: a colon is part of the path.
+    bare = load_config(environ={"TCW_REGISTRY_DIRECTORIES": "/etc/tcw:schemas"})
+    assert bare.registry.directories == ("/etc/tcw:schemas",)
+
+
+@pytest.mark.parametrize(
+    "name", ["TCW_WORKER_EXECUTORS", "TCW_REGISTRY_SCHEMA_URLS", "TCW_REGISTRY_DIRECTORIES"]
+)
+def test_invalid_yaml_in_a_list_or_map_variable_is_one_problem(name: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={name: "[{a: ["})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"environment {name}: not valid YAML: ")
+    assert "\n" not in problem
+
+
+def test_a_config_file_that_is_not_utf8_is_one_problem(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("worker:\n  worker_group: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert caught.value.problems == (f"{path}: config file is not UTF-8 text (byte 0xe9 at offset 27)",)
+
+
+@pytest.mark.parametrize(
+    "root_url",
+    [
+        "http://[::1",
+        "http://127.0.0.1:99999",
+        "http://host:port",
+        "ftp://tc.example.com",
+        "http://a b",
+        "http://",
+    ],
+)
+def test_root_urls_that_cannot_be_called_are_refused(root_url: str) -> None:
+    with pytest.raises(ConfigError, match=r"is not a root URL like https://tc\.example\.com"):
+        load_config(environ={"TASKCLUSTER_ROOT_URL": root_url})
+
+
+def test_root_urls_with_a_port_or_an_ipv6_host_are_fine() -> None:
+    for root_url in ("http://127.0.0.1:8731", "http://[::1]:8731/", "https://tc.example.com"):
+        assert load_config(environ={"TASKCLUSTER_ROOT_URL": root_url}).root_url == root_url.rstrip("/")
+
+
+def test_a_client_id_with_a_newline_is_refused_before_any_call() -> None:
+    with pytest.raises(ConfigError, match="environment TASKCLUSTER_CLIENT_ID: must be letters"):
+        load_config(environ={"TASKCLUSTER_CLIENT_ID": "me\nX-Injected: 1", "TASKCLUSTER_ACCESS_TOKEN": "t"})
+
+
+def test_a_garbage_certificate_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"TASKCLUSTER_CERTIFICATE": "garbage-secret"})
+    assert caught.value.problems == (
+        "environment TASKCLUSTER_CERTIFICATE: must be the JSON certificate of temporary credentials",
+    )
+
+
+def alias_bomb(levels: int = 8) -> str:
+    """A few hundred bytes of YAML whose value expands to 9**levels strings."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels + 1):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
+    return "\n".join(lines) + f"\nworker:\n  capacity: *a{levels}\n"
+
+
+def test_an_alias_bomb_gives_bounded_messages(tmp_path: Path) -> None:
+    path = write(tmp_path, alias_bomb())
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={"TCW_WORKER_EXECUTORS": "{x: " + "[" * 20 + "]" * 20 + "}"})
+    assert all(len(problem) < 400 for problem in caught.value.problems), caught.value.problems
+    assert any("worker.capacity: expected an integer, got [[[" in p for p in caught.value.problems)
+
+
+def test_the_tcw_names_of_the_official_variables_are_reported_not_read() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"TCW_ROOT_URL": "https://tc.example.com", "TCW_CREDENTIALS_ACCESS_TOKEN": "t"})
+    assert caught.value.problems == (
+        "environment TCW_CREDENTIALS_ACCESS_TOKEN: not read; tcw reads TASKCLUSTER_ACCESS_TOKEN",
+        "environment TCW_ROOT_URL: not read; tcw reads TASKCLUSTER_ROOT_URL",
     )

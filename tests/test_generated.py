@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tcw.cli.generate import render_all
 from tests.fixtures.cli import REPO_ROOT
 
@@ -26,3 +28,15 @@ def test_every_command_has_a_man_page_naming_its_options() -> None:
     assert "tcw.1" in pages
     assert "tcw-queue-serve.1" in pages or "tcw-queue.1" in pages
     assert "\\-\\-config" in pages["tcw.1"]
+
+
+def test_the_config_reference_names_every_setting_with_its_variable_and_meaning() -> None:
+    from tcw.config import LEAVES
+
+    files = render_all()
+    reference, manual = files[Path("docs/config.md")], files[Path("man/tcw.1")]
+    for leaf in LEAVES.values():
+        assert leaf.help.strip(), f"{leaf.key} has no help text"
+        row = next(line for line in reference.splitlines() if line.startswith(f"| `{leaf.key}` |"))
+        assert f"`{leaf.env_name}`" in row and leaf.type_name in row
+        assert f".B {leaf.key}" in manual and leaf.env_name in manual

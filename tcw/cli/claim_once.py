@@ -94,10 +94,11 @@ def _exit_code(result: ClaimOnceResult, ran: bool) -> ExitCode:
 
 
 def _show_panel(claim: Claim) -> None:
-    from rich.console import Console
     from rich.panel import Panel
     from rich.syntax import Syntax
     from rich.table import Table
+
+    from tcw.cli.output import console as output_console
 
     table = Table.grid(padding=(0, 2))
     table.add_row("taskId", claim.task_id)
@@ -106,7 +107,7 @@ def _show_panel(claim: Claim) -> None:
     table.add_row("takenUntil", claim.taken_until.isoformat())
     payload = Syntax(json.dumps(claim.task.get("payload", {}), indent=2), "json", word_wrap=True)
     table.add_row("payload", payload)
-    Console().print(Panel(table, title="claimed", expand=False))
+    output_console().print(Panel(table, title="claimed", expand=False))
 
 
 def _ignore(claim: Claim) -> None:

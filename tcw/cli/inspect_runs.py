@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -18,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 
 from tcw.cli.main import pass_state
+from tcw.cli.output import console as output_console
 from tcw.config import Config
 from tcw.errors import ExitCode, QueueUnavailable, UsageError
 from tcw.inspect.analyse import Thresholds, WorkerStats
@@ -37,8 +37,6 @@ if TYPE_CHECKING:  # the collector pulls in aiohttp and taskcluster: only load t
     from tcw.inspect.collect import Progress
     from tcw.inspect.inspection import Inspection
     from tcw.inspect.quarantine import QuarantinePlan, QuarantineResult
-
-PIPED_WIDTH = 200
 
 
 class DurationType(click.ParamType[timedelta]):
@@ -86,17 +84,9 @@ def _split_ids(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part for value in values for part in re.split(r"[\s,]+", value) if part)
 
 
-def _table_console() -> Console:
-    """The console for tables: piped output gets room for every column instead of a terminal's 80."""
-    console = Console(soft_wrap=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(soft_wrap=False, width=PIPED_WIDTH)
-    return console
-
-
 def _render(inspection: Inspection, output_format: str) -> None:
     if output_format == "table":
-        console = _table_console()
+        console = output_console()
         if inspection.detail is not None:
             render_worker(inspection.detail, inspection.root_url, console, inspection.now)
         else:

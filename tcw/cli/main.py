@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from tcw import __version__
 from tcw.config import Config, load_config
@@ -52,7 +53,7 @@ class LazyGroup(click.Group):
             command = getattr(importlib.import_module(module_name), attribute)
             if not isinstance(command, click.Command):
                 raise TypeError(f"{self.lazy_subcommands[cmd_name]} is not a click command")
-            return command
+            return _accept_shared_options(command)
         return super().get_command(ctx, cmd_name)
 
 
@@ -97,16 +98,21 @@ def _debug(ctx: click.Context) -> bool:
 
 @dataclass
 class CliState:
-    """What the root group parsed; subcommands turn it into a Config with their own flags on top."""
+    """What the shared options parsed, wherever they stood; subcommands turn it into a Config with their
+    own flags on top."""
 
-    config_file: Path | None
+    config_file: Path | None = None
     root_flags: dict[str, Any] = field(default_factory=dict)
+    verbose: int = 0
+    quiet: int = 0
 
     def load(self, **flags: Any) -> Config:
         """The config with this invocation's flags (dotted keys) applied over every other layer."""
         from tcw.logs import configure_logging
 
-        config = load_config(self.config_file, flags={**self.root_flags, **flags})
+        verbosity = (self.verbose - self.quiet) or None
+        shared = {**self.root_flags, "verbosity": verbosity}
+        config = load_config(self.config_file, flags={**shared, **flags})
         configure_logging(config.verbosity, config.log_format, config.debug)
         return config
 
@@ -118,32 +124,72 @@ def pass_state(ctx: click.Context) -> CliState:
     return state
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Store a shared option in the invocation's CliState; given twice, the later one wins
+    (``tcw --root-url A run --root-url B`` uses B) and -v/-q counts add up."""
+    state = ctx.ensure_object(CliState)
+    if ctx.get_parameter_source(str(param.name)) in (None, ParameterSource.DEFAULT):
+        return  # not given here: it must not undo what was given on the other side of the command name
+    if param.name in ("verbose", "quiet"):
+        setattr(state, param.name, getattr(state, param.name) + value)
+    elif param.name == "config_file":
+        state.config_file = value
+    else:
+        state.root_flags[str(param.name)] = value
+
+
+def shared_options(*, envvar: bool) -> list[click.Option]:
+    """The options every command takes, before or after its name (``tcw run --config f.yml``). Only the
+    root reads TCW_CONFIG, so an explicit ``tcw --config a run`` is not overridden by the environment."""
+    common: dict[str, Any] = {"expose_value": False, "callback": _remember}
+    return [
+        click.Option(["--root-url"], help="Taskcluster root URL (default: $TASKCLUSTER_ROOT_URL).", **common),
+        click.Option(
+            ["--config", "config_file"],
+            type=click.Path(dir_okay=False, path_type=Path),
+            envvar="TCW_CONFIG" if envvar else None,
+            help="YAML config file (default: $TCW_CONFIG).",
+            **common,
+        ),
+        click.Option(["-v", "--verbose"], count=True, help="More log output; repeatable.", **common),
+        click.Option(["-q", "--quiet"], count=True, help="Less log output; repeatable.", **common),
+        click.Option(
+            ["--log-format"],
+            type=click.Choice(["text", "json"]),
+            default=None,
+            help="Log line format.",
+            **common,
+        ),
+        click.Option(
+            ["--debug"],
+            is_flag=True,
+            default=None,
+            help="Debug logs and full tracebacks on errors.",
+            **common,
+        ),
+    ]
+
+
+def _accept_shared_options(command: click.Command) -> click.Command:
+    """Give a subcommand (and, for a group, each of its subcommands) the shared options, once."""
+    if not getattr(command, "_tcw_shared_options", False):
+        command.params.extend(shared_options(envvar=False))
+        command._tcw_shared_options = True  # type: ignore[attr-defined]
+        if isinstance(command, click.Group):
+            for sub in command.commands.values():
+                _accept_shared_options(sub)
+    return command
+
+
 @click.group(
-    cls=TcwGroup, lazy_subcommands=SUBCOMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+    cls=TcwGroup,
+    lazy_subcommands=SUBCOMMANDS,
+    params=shared_options(envvar=True),
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, prog_name="tcw")
-@click.option("--root-url", envvar=None, help="Taskcluster root URL (default: $TASKCLUSTER_ROOT_URL).")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="TCW_CONFIG",
-    help="YAML config file (default: $TCW_CONFIG).",
-)
-@click.option("-v", "--verbose", count=True, help="More log output; repeatable.")
-@click.option("-q", "--quiet", count=True, help="Less log output; repeatable.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default=None, help="Log line format.")
-@click.option("--debug", is_flag=True, default=None, help="Debug logs and full tracebacks on errors.")
 @click.pass_context
-def cli(
-    ctx: click.Context,
-    root_url: str | None,
-    config_file: Path | None,
-    verbose: int,
-    quiet: int,
-    log_format: str | None,
-    debug: bool | None,
-) -> None:
+def cli(ctx: click.Context) -> None:
     """Run, debug and inspect Taskcluster workers.
 
     \b
@@ -155,12 +201,10 @@ def cli(
       4  claim-once found nothing to claim
       5  Taskcluster could not be reached or refused a call
       141  the reader of the output went away (tcw ... | head)
+
+    The options above are accepted after the command too (tcw run --config f.yml).
     """
-    verbosity = (verbose - quiet) or None
-    ctx.obj = CliState(
-        config_file=config_file,
-        root_flags={"root_url": root_url, "verbosity": verbosity, "log_format": log_format, "debug": debug},
-    )
+    ctx.ensure_object(CliState)
 
 
 def main() -> None:

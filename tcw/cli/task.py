@@ -90,10 +90,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def _print_status(result: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    from tcw.cli.output import console as output_console
+    from tcw.cli.output import print_table
+
+    console = output_console()
     console.print(f"[bold]{result['taskId']}[/bold]  {result['state']}")
     console.print(f"task queue {result['taskQueueId']}  group {result['taskGroupId']}")
     console.print(f"deadline {result['deadline']}  retries left {result['retriesLeft']}")
@@ -112,4 +114,4 @@ def _print_status(result: dict[str, Any]) -> None:
             run.get("started", ""),
             run.get("resolved", ""),
         )
-    console.print(table)
+    print_table(table)

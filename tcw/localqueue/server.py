@@ -1,5 +1,7 @@
-"""``LocalQueue``: runs the local queue in the foreground (`tcw queue serve`) or in a background thread with
-its own event loop (tests, demos and in-process use), and hands out the credentials to talk to it.
+"""``LocalQueue``: runs the local deployment (every service of deployment.py) in the foreground
+(`tcw queue serve`) or in a background thread with its own event loop (tests, demos and in-process use), and
+hands out the credentials to talk to it. The top of the local deployment's layers: it opens the database,
+loads the clients, builds the shared state and starts the HTTP layer and the services' background jobs.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from aiohttp import web
 
 from tcw.config import LocalQueueSettings, default_state_dir
 from tcw.errors import UsageError
-from tcw.localqueue import resolvers, store
-from tcw.localqueue.app import LocalQueueState, make_app
-from tcw.localqueue.clients import Client, ClientStore, generate_access_token
+from tcw.localqueue.auth.clients import Client, ClientStore, generate_access_token
+from tcw.localqueue.deployment import SERVICES
+from tcw.localqueue.http.app import make_app
+from tcw.localqueue.services.state import QueueState
+from tcw.localqueue.storage import schema
+from tcw.localqueue.storage.database import Database, get_meta, set_meta, transaction
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +54,9 @@ class LocalQueue:
         self.root_credentials: dict[str, str] | None = None
         self.credentials_file: Path | None = None
         self.created_root_credentials = False
-        self._state: LocalQueueState | None = None
+        self._state: QueueState | None = None
         self._runner: web.AppRunner | None = None
-        self._resolver: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -63,7 +68,7 @@ class LocalQueue:
         return self.settings.db
 
     @property
-    def state(self) -> LocalQueueState:
+    def state(self) -> QueueState:
         if self._state is None:
             raise RuntimeError("the local queue is not running")
         return self._state
@@ -164,7 +169,7 @@ class LocalQueue:
         state = self._open_state()
         self._state = state
         self._runner = web.AppRunner(
-            make_app(state, self._schemas_dir()),
+            make_app(state, SERVICES, self._schemas_dir()),
             access_log=None,
             handler_cancellation=True,
             shutdown_timeout=SHUTDOWN_GRACE,
@@ -179,13 +184,16 @@ class LocalQueue:
         except BaseException:
             listener.close()
             raise
-        self._resolver = asyncio.create_task(resolvers.run_forever(state, self.settings.resolver_interval))
+        self._background = [
+            asyncio.create_task(service.background(state)) for service in SERVICES if service.background
+        ]
         log.info("local queue serving at %s (database %s)", self.root_url, self.db_path)
 
     async def _close(self) -> None:
-        if self._resolver is not None:
-            self._resolver.cancel()
-            await asyncio.gather(self._resolver, return_exceptions=True)
+        for job in self._background:
+            job.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
         if self._state is not None:
             self._state.close_waiters()
         if self._runner is not None:
@@ -196,7 +204,7 @@ class LocalQueue:
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
 
-    def _open_state(self) -> LocalQueueState:
+    def _open_state(self) -> QueueState:
         in_memory = self.db_path == ":memory:"
         if in_memory:
             self._temp_dir = Path(tempfile.mkdtemp(prefix="tcw-local-queue-"))
@@ -208,17 +216,18 @@ class LocalQueue:
         clients = self._load_clients(in_memory)
         blob_dir.mkdir(parents=True, exist_ok=True)
         try:
-            db = store.open_db(self.db_path)
+            db = schema.open_db(self.db_path)
         except Exception as error:
             raise UsageError(f"cannot open the local queue database {self.db_path}: {error}") from error
         issuer = _issuer(db)
         clients.add(issuer)
-        return LocalQueueState(
+        return QueueState(
             db=db,
             root_url="",
             blob_dir=blob_dir,
             claim_timeout=self.settings.claim_timeout,
             claim_work_wait=self.settings.claim_work_wait,
+            resolver_interval=self.settings.resolver_interval,
             clients=clients,
             issuer=issuer,
         )
@@ -258,14 +267,14 @@ def _checked(settings: LocalQueueSettings) -> LocalQueueSettings:
     return settings
 
 
-def _issuer(db: Any) -> Client:
+def _issuer(db: Database) -> Client:
     """The queue's own client, which signs task credentials; its token is kept in the database so that
     credentials issued before a restart still verify after it."""
-    token = store.get_meta(db, "issuer_access_token")
+    token = get_meta(db, "issuer_access_token")
     if token is None:
         token = secrets.token_urlsafe(33)
-        with store.transaction(db):
-            store.set_meta(db, "issuer_access_token", token)
+        with transaction(db):
+            set_meta(db, "issuer_access_token", token)
     return Client(ISSUER_CLIENT_ID, token, ("*",))
 
 

@@ -25,7 +25,7 @@ import taskcluster.download
 import taskcluster.upload
 from taskcluster.exceptions import TaskclusterArtifactError
 
-from tcw.localqueue import artifacts, objects, store
+from tcw.localqueue.storage import artifacts, objects, schema
 from tests.fixtures.queue import api_failure, from_now, task_definition, wait_for
 from tests.fixtures.references import SchemaCheck
 
@@ -413,7 +413,7 @@ def test_expired_artifacts_and_objects_are_removed_with_their_bytes(
     queue.stop()
     blob_dir = db_file.with_name(db_file.name + ".blobs")
     assert sum(1 for path in blob_dir.rglob("*") if path.is_file()) == 1
-    db = store.open_db(str(db_file))
+    db = schema.open_db(str(db_file))
     try:
         now = datetime.now(UTC)
         assert artifacts.expire_artifacts(db, blob_dir, now) == 2

@@ -22,9 +22,10 @@ import taskcluster
 from aiohttp import web
 from taskcluster.exceptions import TaskclusterAuthFailure
 
-from tcw.localqueue.api import AuthenticationFailed
-from tcw.localqueue.auth import ANONYMOUS_SCOPES, authenticate
-from tcw.localqueue.clients import Client, ClientStore, issue_task_credentials
+from tcw.localqueue.auth.clients import Client, ClientStore, issue_task_credentials
+from tcw.localqueue.auth.credentials import ANONYMOUS_SCOPES
+from tcw.localqueue.auth.hawk import authenticate
+from tcw.localqueue.core.errors import AuthenticationFailed
 from tcw.localqueue.server import LocalQueue
 from tests.fixtures.queue import api_failure, from_now, task_definition
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 import taskcluster
 
-from tcw.localqueue import jsonio
+from tcw.localqueue.core import jsonio
 from tcw.localqueue.server import LocalQueue
 from tests.fixtures.queue import TEST_SETTINGS, assert_error_body, signed, task_definition
 

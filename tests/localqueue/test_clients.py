@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tcw.errors import ConfigError
-from tcw.localqueue.clients import (
+from tcw.localqueue.auth.clients import (
     Client,
     ClientStore,
     issue_download_credentials,

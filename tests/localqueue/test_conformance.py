@@ -13,8 +13,8 @@ import pytest
 import requests
 import taskcluster
 
-from tcw.localqueue import app
-from tcw.localqueue.routes import service_routes
+from tcw.localqueue import deployment
+from tcw.localqueue.http.routes import service_routes
 from tcw.localqueue.server import LocalQueue
 from tests.fixtures.queue import from_now, task_definition
 from tests.fixtures.references import References
@@ -30,7 +30,7 @@ WORKER = {"workerGroup": "group", "workerId": "worker"}
 def test_route_table_matches_the_reference(references: References, service: str) -> None:
     reference = references.api(service)
     table = service_routes(service).routes
-    served = set(app.all_handlers()[service])
+    served = set(deployment.all_handlers()[service])
     assert served <= set(table), served - set(table)
     for name in served:
         assert name in reference, f"{name} is not in the official {service} reference"
@@ -78,7 +78,7 @@ def test_every_served_method_conforms(checked: Checked, local_queue: LocalQueue)
     for name in ("ping", "lbheartbeat", "heartbeat", "version"):
         checked(name)
         object_service(name)
-    served = {(service, name) for service, handlers in app.all_handlers().items() for name in handlers}
+    served = {(service, name) for service, handlers in deployment.all_handlers().items() for name in handlers}
     assert checked.called == served, {"not exercised": served - checked.called}
 
 

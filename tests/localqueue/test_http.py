@@ -13,7 +13,7 @@ import requests
 import taskcluster
 import taskcluster.aio
 
-from tcw.localqueue.routes import service_routes
+from tcw.localqueue.http.routes import service_routes
 from tcw.localqueue.server import LocalQueue
 from tests.fixtures.queue import assert_error_body, signed, task_definition
 

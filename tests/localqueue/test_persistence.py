@@ -46,22 +46,22 @@ def test_restart_keeps_tasks_claims_workers_and_credentials(
 
 
 def test_database_is_migrated_once_and_uses_wal(tmp_path: Path) -> None:
-    from tcw.localqueue import store
+    from tcw.localqueue.storage import schema
 
     path = str(tmp_path / "q.sqlite3")
     for _ in range(2):
-        db = store.open_db(path)
-        assert store.schema_version(db) == len(store.MIGRATIONS)
+        db = schema.open_db(path)
+        assert schema.schema_version(db) == len(schema.MIGRATIONS)
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         db.close()
 
 
 def test_the_database_holding_the_issuer_token_is_private(tmp_path: Path) -> None:
-    from tcw.localqueue import store
+    from tcw.localqueue.storage import database, schema
 
     path = tmp_path / "q.sqlite3"
-    db = store.open_db(str(path))
-    store.set_meta(db, "probe", "x")  # a write, so the -wal file exists too
+    db = schema.open_db(str(path))
+    database.set_meta(db, "probe", "x")  # a write, so the -wal file exists too
     for file in (path, tmp_path / "q.sqlite3-wal"):
         assert file.stat().st_mode & 0o777 == 0o600, file
     db.close()

@@ -1,4 +1,4 @@
-"""Our request checks (code of ours, in checks.py, artifacts.py and objects.py) against the official input
+"""Our request checks (code of ours: rules.py, artifacts.py, objects.py) against the official input
 schemas: for every served method that takes a body, valid bodies and bodies that each break one rule are
 accepted by the function the dispatcher calls exactly when the official schema accepts them.
 
@@ -18,9 +18,9 @@ import jsonschema
 import pytest
 import taskcluster
 
-from tcw.localqueue import app
-from tcw.localqueue.api import InputValidationError
-from tcw.localqueue.routes import service_routes
+from tcw.localqueue import deployment
+from tcw.localqueue.core.errors import InputValidationError
+from tcw.localqueue.http.routes import service_routes
 from tests.fixtures.queue import from_now, task_definition
 from tests.fixtures.references import References
 
@@ -220,7 +220,7 @@ def _mutations(body: Any) -> Iterator[Any]:
 
 def _ours_accept(service: str, name: str, body: Any) -> bool:
     try:
-        app.check_request_body(service, name, body)
+        deployment.check_request_body(service, name, body)
     except InputValidationError:
         return False
     return True
@@ -237,7 +237,7 @@ def _official_accepts(references: References, schema: str, service: str, body: A
 def _methods_with_input() -> set[tuple[str, str]]:
     return {
         (service, name)
-        for service, handlers in app.all_handlers().items()
+        for service, handlers in deployment.all_handlers().items()
         for name in handlers
         if service_routes(service).routes[name].input_schema
     }

@@ -7,16 +7,16 @@ from typing import Any
 import pytest
 import taskcluster
 
-from tcw.localqueue.api import InsufficientScopes
-from tcw.localqueue.auth import Caller
-from tcw.localqueue.scopes import (
-    SCOPE_EXPRESSIONS,
-    authorize,
+from tcw.localqueue.auth.scopes import (
+    Caller,
     missing_scopes,
     render,
     satisfies,
     satisfies_expression,
 )
+from tcw.localqueue.core.errors import InsufficientScopes
+from tcw.localqueue.deployment import SCOPE_EXPRESSIONS, authorize, scope_expressions
+from tcw.localqueue.services.api import ApiCall, Service
 
 
 @pytest.mark.parametrize(
@@ -123,3 +123,24 @@ def test_scope_table_names_only_methods_the_reference_or_the_client_knows(refere
 def test_scope_table_covers_every_method_of_the_installed_client() -> None:
     known = set(taskcluster.Queue.funcinfo) | set(taskcluster.Object.funcinfo)
     assert known - set(SCOPE_EXPRESSIONS) == set()
+
+
+async def _handler(call: ApiCall) -> Any:
+    call.authorize()
+    return {}
+
+
+def test_a_service_must_name_a_scope_expression_for_every_method_it_handles() -> None:
+    with pytest.raises(ValueError, match="no scope expression for b"):
+        Service(name="secrets", handlers={"a": _handler, "b": _handler}, scopes={"a": None})
+
+
+def test_one_method_name_means_one_scope_expression_across_services() -> None:
+    first = Service(
+        name="secrets", handlers={"get": _handler}, scopes={"ping": None, "get": "secrets:get:<name>"}
+    )
+    same = Service(name="other", handlers={}, scopes={"ping": None})
+    clash = Service(name="clash", handlers={}, scopes={"get": "other:get"})
+    assert scope_expressions((first, same)) == {"ping": None, "get": "secrets:get:<name>"}
+    with pytest.raises(ValueError, match="method get of clash"):
+        scope_expressions((first, clash))

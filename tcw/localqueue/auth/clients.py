@@ -1,0 +1,225 @@
+"""The local queue's permanent clients: who may sign requests, with which access token and scopes.
+
+A deployment keeps clients in its auth service; the local queue reads them from a YAML file
+(``--clients FILE``) or, without one, makes a single root client whose generated credentials are kept in a
+file (mode 0600) so that a restarted queue accepts the same credentials. The queue also mints temporary
+clients (task runs, object uploads and downloads) with the official client's ``createTemporaryCredentials``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tcw.config_values import bounded, read_yaml_file
+from tcw.errors import ConfigError
+from tcw.localqueue.auth.scopes import valid_scopes
+
+ROOT_CLIENT_ID = "root"
+UPLOAD_CREDENTIALS_LIFETIME = timedelta(hours=24)
+DOWNLOAD_CREDENTIALS_LIFETIME = timedelta(hours=1)
+
+# Taskcluster's clientId pattern (auth service, schemas/constants.yml).
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9!@/:.+|_-]+$")
+_ENTRY_KEYS = ("clientId", "accessToken", "scopes")
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    access_token: str = field(repr=False)
+    scopes: tuple[str, ...]
+
+
+class ClientStore:
+    """Clients by id; ``get`` answers None for an unknown id, as the auth service's loader would 404."""
+
+    def __init__(self, clients: tuple[Client, ...] = ()) -> None:
+        self._clients: dict[str, Client] = {}
+        # credentials.load_credentials remembers its resolutions here: per store, so per queue
+        self.resolved: dict[tuple[str, str | None], Any] = {}
+        for client in clients:
+            self.add(client)
+
+    def get(self, client_id: str) -> Client | None:
+        return self._clients.get(client_id)
+
+    def add(self, client: Client) -> None:
+        self._clients[client.client_id] = client
+
+    def __iter__(self) -> Iterator[Client]:
+        return iter(self._clients.values())
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    @classmethod
+    def from_file(cls, path: Path) -> ClientStore:
+        """Load a YAML list of ``{clientId, accessToken, scopes}``; every problem is reported at once."""
+        document = read_yaml_file(path, "clients file")
+        if not isinstance(document, list):
+            raise ConfigError([f"{path}: must be a list of clients ({{clientId, accessToken, scopes}})"])
+        problems: list[str] = []
+        clients: list[Client] = []
+        seen: set[str] = set()
+        for index, entry in enumerate(document):
+            entry_problems = _entry_problems(entry)
+            client_id = entry.get("clientId") if isinstance(entry, dict) else None
+            if isinstance(client_id, str) and client_id in seen:
+                entry_problems.append(f"clientId {client_id!r} appears more than once")
+            problems.extend(f"{path}: clients[{index}]: {problem}" for problem in entry_problems)
+            if not entry_problems:
+                seen.add(entry["clientId"])
+                clients.append(Client(entry["clientId"], entry["accessToken"], tuple(entry["scopes"])))
+        if problems:
+            raise ConfigError(problems)
+        return cls(tuple(clients))
+
+    @classmethod
+    def with_root(cls, credentials_file: Path | None) -> tuple[ClientStore, Client]:
+        """A store holding one root client (scope ``*``), its credentials reused from ``credentials_file``
+        when it exists, else generated and written there (None keeps them in memory only)."""
+        if credentials_file is not None and credentials_file.exists():
+            root = _read_root_credentials(credentials_file)
+        else:
+            root = Client(ROOT_CLIENT_ID, generate_access_token(), ("*",))
+            if credentials_file is not None:
+                _write_root_credentials(credentials_file, root)
+        return cls((root,)), root
+
+
+def generate_access_token() -> str:
+    """44 URL-safe characters, the length and alphabet of a Taskcluster access token."""
+    return secrets.token_urlsafe(33)
+
+
+def _entry_problems(entry: Any) -> list[str]:
+    if not isinstance(entry, dict):
+        return ["must be a mapping with clientId, accessToken and scopes"]
+    problems = [f"unknown key {bounded(key)}" for key in entry if key not in _ENTRY_KEYS]
+    problems += [f"missing {key}" for key in _ENTRY_KEYS if key not in entry]
+    client_id, token, scopes = (entry.get(key) for key in _ENTRY_KEYS)
+    if "clientId" in entry and not (isinstance(client_id, str) and _CLIENT_ID.match(client_id)):
+        problems.append(f"clientId {bounded(client_id)} must match {_CLIENT_ID.pattern}")
+    if "accessToken" in entry and not (isinstance(token, str) and token):
+        problems.append("accessToken must be a non-empty string")
+    if "scopes" in entry and not valid_scopes(scopes):
+        problems.append("scopes must be a list of strings of printable ASCII characters")
+    return problems
+
+
+def _read_root_credentials(path: Path) -> Client:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError([f"{path}: cannot read root credentials: {error}"]) from error
+    client_id = content.get("clientId") if isinstance(content, dict) else None
+    token = content.get("accessToken") if isinstance(content, dict) else None
+    if not (isinstance(client_id, str) and isinstance(token, str) and client_id and token):
+        raise ConfigError([f"{path}: root credentials must be JSON with clientId and accessToken strings"])
+    return Client(client_id, token, ("*",))
+
+
+def _write_root_credentials(path: Path, root: Client) -> None:
+    """Created with mode 0600 from the start, so the token is never readable by others."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = json.dumps({"clientId": root.client_id, "accessToken": root.access_token}, indent=2) + "\n"
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot write root credentials: {error.strerror or error}"]) from error
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(content)
+
+
+# -- temporary clients: the credentials the queue issues -------------------------------------------
+
+
+def issue_task_credentials(
+    issuer: Client,
+    *,
+    task_id: str,
+    run_id: int,
+    worker_group: str,
+    worker_id: str,
+    taken_until: datetime,
+    task_scopes: Sequence[str],
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """The credentials each claim and reclaim returns: valid until ``takenUntil`` for this run only."""
+    until = int(taken_until.timestamp())
+    scopes = [
+        f"queue:reclaim-task:{task_id}/{run_id}",
+        f"queue:resolve-task:{task_id}/{run_id}",
+        f"queue:create-artifact:{task_id}/{run_id}",
+        *task_scopes,
+    ]
+    name = f"task-client/{task_id}/{run_id}/on/{worker_group}/{worker_id}/until/{until}"
+    return _temporary_credentials(issuer, name, _utc(now), taken_until, scopes)
+
+
+def issue_upload_credentials(
+    issuer: Client,
+    *,
+    task_id: str,
+    run_id: int,
+    worker_group: str,
+    worker_id: str,
+    project_id: str,
+    object_name: str,
+    expires: datetime,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """What createArtifact returns for an ``object`` artifact: upload that one object, for at most 24 h."""
+    start = _utc(now)
+    expiry = min(expires, start + UPLOAD_CREDENTIALS_LIFETIME)
+    name = f"artifact-upload/{task_id}/{run_id}/on/{worker_group}/{worker_id}"
+    return _temporary_credentials(issuer, name, start, expiry, [f"object:upload:{project_id}:{object_name}"])
+
+
+def issue_download_credentials(
+    issuer: Client,
+    *,
+    task_id: str,
+    run_id: int,
+    artifact_name: str,
+    object_name: str,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """What the ``artifact`` (content) method returns for an ``object`` artifact: download it for 1 h."""
+    start = _utc(now)
+    name = f"artifact-download/{task_id}/{run_id}/{artifact_name}"
+    return _temporary_credentials(
+        issuer, name, start, start + DOWNLOAD_CREDENTIALS_LIFETIME, [f"object:download:{object_name}"]
+    )
+
+
+def _temporary_credentials(
+    issuer: Client, name: str, start: datetime, expiry: datetime, scopes: list[str]
+) -> dict[str, str]:
+    import taskcluster  # here, so that importing the local queue's modules stays light for the CLI
+
+    made = taskcluster.createTemporaryCredentials(
+        issuer.client_id, issuer.access_token, start, expiry, scopes, name=name
+    )
+    return {
+        "clientId": _text(made["clientId"]),
+        "accessToken": _text(made["accessToken"]),
+        "certificate": _text(made["certificate"]),
+    }
+
+
+def _utc(moment: datetime | None) -> datetime:
+    return datetime.now(UTC) if moment is None else moment
+
+
+def _text(value: str | bytes) -> str:
+    """createTemporaryCredentials answers bytes for some fields and str for others."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,34 @@
+"""Dates as the queue speaks them: ISO 8601 in UTC with milliseconds and ``Z``.
+
+Clients send ``Z`` or ``+00:00``, with or without fractions; the service always answers
+``2026-11-29T06:00:05.653Z``. That fixed-width form also sorts as text, so SQLite compares stored dates with
+plain string comparison.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+
+
+def parse_date(text: str) -> datetime:
+    """An aware UTC datetime from an ISO 8601 string; ValueError when it is not one (or has no zone)."""
+    if not isinstance(text, str) or len(text) < 10:
+        raise ValueError(f"not a date-time: {text!r}")
+    return _parse_text(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(text: str) -> datetime:
+    """Cached: a request reads the same stored dates of a task and its runs several times."""
+    value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    if value.tzinfo is None:
+        raise ValueError(f"date-time without a time zone: {text!r}")
+    return value.astimezone(UTC)
+
+
+def format_date(value: datetime) -> str:
+    """The service's own format: UTC, milliseconds, ``Z``."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" becomes "Z"

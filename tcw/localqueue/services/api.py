@@ -1,0 +1,89 @@
+"""The contract between the HTTP layer and the services it serves.
+
+The HTTP layer (http/app.py) matches a request to an official method name of a service, authenticates it,
+parses its body and hands an ``ApiCall`` to the handler that ``Service.handlers`` registers for that name.
+A handler returns the JSON-able response body (or a ``Reply`` for redirects and other statuses) and raises
+``core.errors.ApiError`` subclasses for the real service's 4xx answers; the HTTP layer renders them with
+the real error body ``{code, message, requestInfo}``. A handler that returns without calling
+``ApiCall.authorize`` is a bug.
+
+A service of the local deployment (services/queue, services/object...) is a package whose ``service.py``
+defines one ``Service``; the deployment (tcw/localqueue/deployment.py) lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tcw.localqueue.auth.scopes import Caller, Expression, authorize
+from tcw.localqueue.core.checks import Check, check_body
+from tcw.localqueue.services.state import QueueState
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    method_name: str  # official name, e.g. "createArtifact"
+    params: Mapping[str, str]  # route arguments, percent-decoded
+    query: Mapping[str, str]
+    body: Any  # parsed JSON, or None for a bodiless request
+    caller: Caller
+    state: QueueState
+    scope_expression: Expression | None  # the method's, from its service's table; None: no scope needed
+    authorized: list[bool] = field(default_factory=list, compare=False, repr=False)
+
+    def authorize(self, **params: Any) -> None:
+        """Check the caller's scopes against this method's scope expression, like ``req.authorize``.
+
+        Every handler calls this exactly once, with the parameters its expression names that are not
+        route arguments (e.g. ``schedulerId`` loaded from the task); raises ``InsufficientScopes``.
+        """
+        authorize(self.caller, self.scope_expression, {**self.params, **params})
+        self.authorized.append(True)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer other than a plain 200 with a JSON body: a redirect, a 424 for an error artifact."""
+
+    status: int
+    body: Any = None  # JSON-able, or None for no body
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[ApiCall], Awaitable[Any]]
+BackgroundJob = Callable[[QueueState], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class Service:
+    """One Taskcluster service as the local deployment serves it at ``/api/<name>/v1``.
+
+    ``name`` is the service's name in the official references (``queue``, ``object``, ``secrets``,
+    ``worker-manager``); its routes come from the official client's metadata for that name. By method
+    name: ``handlers``, ``scopes`` (each method's scope expression, as its reference states it; every
+    handled method has one) and ``body_checks`` (the input schemas, as code of ours). ``background`` runs
+    for as long as the deployment serves (the queue's resolvers).
+    """
+
+    name: str
+    handlers: Mapping[str, Handler]
+    scopes: Mapping[str, Expression | None]
+    body_checks: Mapping[str, Check] = field(default_factory=dict)
+    background: BackgroundJob | None = None
+
+    def __post_init__(self) -> None:
+        unscoped = sorted(set(self.handlers) - set(self.scopes))
+        if unscoped:
+            raise ValueError(f"service {self.name}: no scope expression for {', '.join(unscoped)}")
+
+    @property
+    def prefix(self) -> str:
+        return f"/api/{self.name}/v1"
+
+    def check_body(self, method_name: str, body: Any) -> None:
+        """400 InputValidationError unless ``body`` passes the method's input check (if it has one)."""
+        check = self.body_checks.get(method_name)
+        if check is not None:
+            check_body(check, body)

@@ -1,0 +1,34 @@
+"""The ``task_groups`` table: each group's schedulerId, expiry and the time it was sealed."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    task_group_id: str
+    scheduler_id: str
+    expires: str
+    sealed: str | None
+
+
+def load_group(db: sqlite3.Connection, task_group_id: str) -> GroupRow | None:
+    row = db.execute(
+        "SELECT scheduler_id, expires, sealed FROM task_groups WHERE task_group_id = ?", (task_group_id,)
+    ).fetchone()
+    return None if row is None else GroupRow(task_group_id, row[0], row[1], row[2])
+
+
+def record_group(db: sqlite3.Connection, task_group_id: str, scheduler_id: str, expires: str) -> None:
+    """A task joined the group: create it, or extend its expiry to the task's."""
+    db.execute(
+        "INSERT INTO task_groups (task_group_id, scheduler_id, expires) VALUES (?, ?, ?)"
+        " ON CONFLICT (task_group_id) DO UPDATE SET expires = MAX(expires, excluded.expires)",
+        (task_group_id, scheduler_id, expires),
+    )
+
+
+def seal_group(db: sqlite3.Connection, task_group_id: str, now: str) -> None:
+    db.execute("UPDATE task_groups SET sealed = ? WHERE task_group_id = ?", (now, task_group_id))
