@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 TCW = Path(__file__).resolve().parent.parent / "tcw"
 CONTRACT = "tcw.executors.api"
 ADAPTER = "tcw.taskcluster_client"
@@ -81,13 +79,6 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return sorted(sorted(group) for group in groups)
 
 
-def test_no_import_cycle_outside_the_local_queue() -> None:
-    outside = [c for c in cycles(internal_edges()) if not all(m.startswith("tcw.localqueue.") for m in c)]
-    assert outside == []
-
-
-# The lead removes this xfail when the layered local queue (issue 8, section 3) is merged.
-@pytest.mark.xfail(reason="tcw/localqueue still has import cycles until its layering lands", strict=False)
 def test_no_import_cycle_anywhere() -> None:
     assert cycles(internal_edges()) == []
 
