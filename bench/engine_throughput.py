@@ -56,7 +56,7 @@ import yaml
 from benchkit.calls import LogCounter
 from benchkit.localqueue import queue_process
 from benchkit.procs import CpuMeter, read_running
-from benchkit.relay import Relay
+from benchkit.relay import Relay, Traffic
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTWORKER_VENV = REPO / ".venv-bench-scriptworker"
@@ -140,6 +140,8 @@ class Figures:
     server_cpu_ms: dict[str, float]  # per named server process, per task
     relay_cpu_ms: float
     calls: dict[str, float]  # worker -> root URL, per task
+    call_ms: dict[str, float]  # the server's time answering them, per task
+    connections: int  # TCP connections the worker opened to the root URL
     server_calls: dict[str, float]  # as the server logs them, per task
     states: dict[str, int] = field(default_factory=dict)
 
@@ -149,7 +151,11 @@ class Figures:
 
     def line(self) -> str:
         server = "" if self.server_cpu_total is None else f" server {self.server_cpu_total:5.1f}"
-        calls = f"   calls/task {sum(self.calls.values()):5.2f}" if self.calls else ""
+        calls = ""
+        if self.calls:
+            answered = sum(self.call_ms.values())
+            calls = f"   calls/task {sum(self.calls.values()):5.2f} answered in {answered:5.1f} ms"
+            calls += f" over {self.connections} connections"
         wall = f"(wall {self.wall_tasks_per_second:6.1f})"
         return (
             f"{self.kind.label:22s} {self.tasks_per_second:7.1f} tasks/s {wall}"
@@ -354,26 +360,26 @@ class Meters:
     server: CpuMeter = field(init=False)
     logs: list[LogCounter] = field(init=False)
     own_cpu: float = field(default=0.0, init=False)
-    relayed: Counter[str] = field(default_factory=Counter, init=False)
+    relayed: Traffic = field(default_factory=Traffic, init=False)
 
     def __post_init__(self) -> None:
         self.server = CpuMeter(self.target.server_pids)
         self.logs = [LogCounter(path) for path in self.target.server_logs]
 
     def start(self) -> None:
-        self.relayed = self.target.relay.calls() if self.target.relay else Counter()
+        self.relayed = self.target.relay.traffic() if self.target.relay else Traffic()
         for log in self.logs:
             log.start()
         self.server.start()
         self.own_cpu = time.process_time()  # the bench process only relays while a worker runs
 
-    def stop(self) -> tuple[dict[str, float], float, Counter[str], Counter[str]]:
+    def stop(self) -> tuple[dict[str, float], float, Traffic, Counter[str]]:
         relay_cpu = time.process_time() - self.own_cpu
         server = self.server.stop()
         logged: Counter[str] = Counter()
         for log in self.logs:
             logged += log.stop()
-        relayed = self.target.relay.calls() - self.relayed if self.target.relay else Counter()
+        relayed = self.target.relay.traffic() - self.relayed if self.target.relay else Traffic()
         return server, relay_cpu, relayed, logged
 
 
@@ -397,7 +403,7 @@ def measure(
     usage: Usage,
     server: dict[str, float],
     relay_cpu: float,
-    relayed: Counter[str],
+    relayed: Traffic,
     logged: Counter[str],
 ) -> Figures:
     started, resolved, states = [], [], Counter[str]()
@@ -428,7 +434,9 @@ def measure(
         usage.cpu * 1000 / n,
         per_task(server, 1000),
         relay_cpu * 1000 / n,
-        per_task(relayed),
+        per_task(relayed.calls),
+        per_task(relayed.seconds, 1000),
+        relayed.connections,
         per_task(logged),
         dict(states),
     )
@@ -475,6 +483,7 @@ def report(results: dict[str, list[Figures]], targets: dict[str, float]) -> None
 def report_breakdowns(results: dict[str, list[Figures]]) -> None:
     sections: tuple[tuple[str, Callable[[Figures], dict[str, float]], str], ...] = (
         ("API calls per task, worker -> root URL (median)", lambda f: f.calls, "{:.2f}"),
+        ("ms per task the server took to answer them (median)", lambda f: f.call_ms, "{:.1f}"),
         (
             "requests per task the server logged (median; internal calls included)",
             lambda f: f.server_calls,

@@ -1,17 +1,37 @@
 """A relay on 127.0.0.1 in front of one HTTP server, in a background thread: it adds a fixed round trip,
-as a worker a network hop away from its deployment sees, and counts the requests that cross it by name."""
+as a worker a network hop away from its deployment sees, and counts the requests that cross it by name,
+with the time the server took to start answering each."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from benchkit.calls import call_name
 
 _BROKEN = (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError)
+
+
+@dataclass
+class Traffic:
+    """Requests by name, and the seconds the server took to answer them (request out to the first byte
+    back, the relay's own delay excluded; a long-poll counts its wait)."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    seconds: dict[str, float] = field(default_factory=dict)
+    connections: int = 0  # TCP connections the clients opened: fewer than calls when they keep them alive
+
+    def __sub__(self, earlier: Traffic) -> Traffic:
+        seconds = {name: value - earlier.seconds.get(name, 0.0) for name, value in self.seconds.items()}
+        return Traffic(
+            self.calls - earlier.calls,
+            {name: value for name, value in seconds.items() if value},
+            self.connections - earlier.connections,
+        )
 
 
 class Relay:
@@ -28,7 +48,7 @@ class Relay:
         self.target_port = target_port
         self.delay = round_trip / 2
         self.port = 0
-        self._calls: Counter[str] = Counter()
+        self._traffic = Traffic()
         self._lock = threading.Lock()
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
@@ -47,10 +67,11 @@ class Relay:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def calls(self) -> Counter[str]:
+    def traffic(self) -> Traffic:
         """Requests relayed so far, by name (``queue.claimWork``)."""
         with self._lock:
-            return Counter(self._calls)
+            traffic = self._traffic
+            return Traffic(Counter(traffic.calls), dict(traffic.seconds), traffic.connections)
 
     def _run(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
@@ -62,6 +83,8 @@ class Relay:
     async def _connection(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
+        with self._lock:
+            self._traffic.connections += 1
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(
                 self.target_host, self.target_port
@@ -69,17 +92,35 @@ class Relay:
         except OSError:
             client_writer.close()
             return
+        outstanding: deque[tuple[str, float]] = deque()  # (name, when it reaches the server)
         await asyncio.gather(
-            self._pipe(self._requests(client_reader), upstream_writer),
-            self._pipe(_chunks(upstream_reader), client_writer),
+            self._pipe(self._requests(client_reader, outstanding), upstream_writer),
+            self._pipe(self._answers(upstream_reader, outstanding), client_writer),
         )
 
-    async def _requests(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    async def _requests(
+        self, reader: asyncio.StreamReader, outstanding: deque[tuple[str, float]]
+    ) -> AsyncIterator[bytes]:
         while request := await _read_request(reader):
             method, target, message = request
+            name = call_name(method, target)
             with self._lock:
-                self._calls[call_name(method, target)] += 1
+                self._traffic.calls[name] += 1
+            outstanding.append((name, self.loop.time() + self.delay))
             yield message
+
+    async def _answers(
+        self, reader: asyncio.StreamReader, outstanding: deque[tuple[str, float]]
+    ) -> AsyncIterator[bytes]:
+        """The server's bytes; the first chunk after a request times it (HTTP/1.1 clients do not
+        pipeline: the next request waits for this answer)."""
+        while chunk := await reader.read(65536):
+            if outstanding:
+                name, reached = outstanding.popleft()
+                with self._lock:
+                    seconds = self._traffic.seconds
+                    seconds[name] = seconds.get(name, 0.0) + self.loop.time() - reached
+            yield chunk
 
     async def _pipe(self, source: AsyncIterator[bytes], writer: asyncio.StreamWriter) -> None:
         pending: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
@@ -107,11 +148,6 @@ class Relay:
             pass
         pending.put_nowait((self.loop.time() + self.delay, b""))
         await delivery
-
-
-async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    while chunk := await reader.read(65536):
-        yield chunk
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes] | None:
