@@ -7,9 +7,10 @@ that is the figure that counts.
 
 Each round runs every kind of worker once, interleaved, each on a fresh task queue of N no-op tasks (`true`,
 plus the task log artifact): tcw at capacity 1 and 8 with the default settings (object artifacts), tcw at
-capacity 8 with s3 artifacts as scriptworker uploads them, and scriptworker 63.6.1 (PyPI) from its own
-virtualenv (.venv-bench-scriptworker, created here on first use: it pins aiohttp differently), chain of trust
-off, task_script `["true"]`, stopped after exactly N tasks by a launcher that counts its claims. Per run:
+capacity 8 (and, with --kinds tcw1s3, 1) with s3 artifacts as scriptworker uploads them, and scriptworker
+63.6.1 (PyPI) from its own virtualenv (.venv-bench-scriptworker, created here on first use: it pins aiohttp
+differently), chain of trust off, task_script `["true"]`, stopped after exactly N tasks by a launcher that
+counts its claims. Per run:
 
 - tasks/s from the first claim to the last resolution (start-up excluded), and N / worker wall time;
 - the per-task overhead, claim to resolution minus what running `true` itself takes, p50/p95;
@@ -98,12 +99,14 @@ KINDS = {
     kind.key: kind
     for kind in (
         Kind("tcw1", "tcw run --capacity 1", 1),
+        Kind("tcw1s3", "  same, s3 artifacts", 1, "s3"),
         Kind("tcw8", "tcw run --capacity 8", 8),
         # scriptworker uploads s3 artifacts (createArtifact + PUT); object (the default) takes 2 more calls.
         Kind("tcw8s3", "  same, s3 artifacts", 8, "s3"),
         Kind("sw", "scriptworker"),
     )
 }
+DEFAULT_KINDS = "tcw1,tcw8,tcw8s3,sw"
 TARGETS = {  # README (local queue) and issue 15 (a real deployment), ratios against scriptworker
     "local": {"tcw1": 1.5, "tcw8": 4.0},
     "deployment": {"tcw1": 1.8, "tcw8": 3.5},
@@ -170,7 +173,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("tasks", nargs="?", type=int, default=200, help="no-op tasks per run")
     parser.add_argument("rounds", nargs="?", type=int, default=3, help="runs of each kind, interleaved")
     parser.add_argument("--root-url", help="a deployment to use instead of a fresh local queue")
-    parser.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, of {', '.join(KINDS)}")
+    kinds = f"comma-separated, of {', '.join(KINDS)} (default {DEFAULT_KINDS})"
+    parser.add_argument("--kinds", default=DEFAULT_KINDS, help=kinds)
     parser.add_argument("--relay-delay-ms", type=float, default=0.0, help="round trip the relay adds")
     parser.add_argument("--direct", action="store_true", help="no relay: calls are not counted")
     parser.add_argument("--server-pids", default="", help="server processes: NAME=PID,... or PID,...")
