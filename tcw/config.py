@@ -39,6 +39,7 @@ WORKER_TYPE_RULE = (
 
 LogFormat = Literal["text", "json"]
 ArtifactStorage = Literal["object", "s3"]
+Containment = Literal["auto", "cgroup", "subreaper"]
 Rule = tuple[Callable[[Any], bool], str]  # (is the value valid?, what a valid value is)
 
 
@@ -183,6 +184,21 @@ class WorkerSettings:
     )
     artifact_storage: ArtifactStorage = setting(
         "object", "How artifacts are uploaded: object (the object service) or s3 (the queue's s3 type)."
+    )
+    task_user: str | None = setting(
+        None,
+        "User (name or uid) tasks run as; the worker must run as root. The production setting: a task "
+        "then cannot read the worker's files, credentials or other runs' logs.",
+        shown_default="the worker's own user",
+    )
+    allow_root_tasks: bool = setting(
+        False, "Run tasks as root when the worker runs as root and no worker.task_user is set."
+    )
+    containment: Containment = setting(
+        "auto",
+        "How a run's processes are all ended, also those that left its process group: cgroup (a cgroup v2 "
+        "per run), subreaper (the worker inherits and kills orphans), or auto (cgroup where the host "
+        "allows it).",
     )
 
     @property

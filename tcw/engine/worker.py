@@ -26,8 +26,10 @@ from tcw.engine.keepalive import keep_alive
 from tcw.engine.outcome import resolve
 from tcw.engine.queue_port import QueuePort
 from tcw.engine.retry import backoff_delay
+from tcw.engine.sandbox import WorkerSandbox
 from tcw.engine.tasklog import TaskLog
 from tcw.engine.taskrun import TaskRun
+from tcw.engine.workroot import WorkRoot
 from tcw.errors import QueueRefused, RunGone, TransientQueueError, UsageError
 from tcw.executors.api import (
     LIVE_LOG_NAME,
@@ -96,6 +98,8 @@ class Worker:
         self.executor = executor
         self.payload_check = payload_check
         self.work_root = Path(settings.work_root or Path(tempfile.gettempdir()) / "tcw-work")
+        self._root: WorkRoot | None = None
+        self._sandbox: WorkerSandbox | None = None
         self.records: deque[RunRecord] = deque(maxlen=RECORDS_KEPT)
         self._active: dict[RunKey, ActiveRun] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -230,10 +234,30 @@ class Worker:
     async def close(self) -> None:
         """Wait for background clean-ups; call before the event loop ends."""
         await asyncio.gather(*self._cleanups, return_exceptions=True)
+        if self._root is not None:
+            self._root.close()
+        if self._sandbox is not None:
+            self._sandbox.close()
+
+    @property
+    def sandbox(self) -> WorkerSandbox:
+        """How task processes are contained and whom they run as; set up on first use."""
+        if self._sandbox is None:
+            self._sandbox = WorkerSandbox(self.settings)
+        return self._sandbox
+
+    @property
+    def root(self) -> WorkRoot:
+        """The checked, private work root (``WorkRootError`` when it cannot be used safely)."""
+        if self._root is None:
+            user = self.sandbox.task_user
+            self._root = WorkRoot(self.work_root, user.gid if user else None)
+        return self._root
 
     def _new_run(self, claim: Claim) -> TaskRun:
         port = self.port.for_run(claim)
-        return TaskRun(claim, port, self.work_root, RunArtifacts(port, self.settings.artifact_storage))
+        artifacts = RunArtifacts(port, self.settings.artifact_storage)
+        return TaskRun(claim, port, self.root, artifacts, self.sandbox)
 
     async def _execute(self, run: TaskRun) -> Resolution:
         """Run the task and publish its log; the resolution to report (unless the run was lost)."""
@@ -259,7 +283,10 @@ class Worker:
         )
         try:
             self._check_payload(claim)
-            await run.supervise(self.executor, run.context(task_log))
+            try:
+                await run.supervise(self.executor, run.context(task_log))
+            finally:
+                await run.end_processes()  # before the log is uploaded: nothing of the task writes to it
         except RunGone as error:
             run.lose(error.message)
             return error

@@ -140,6 +140,35 @@ class ArtifactPublisher(Protocol):
         """An ``error`` artifact (reason e.g. ``file-missing-on-worker``) standing in for a missing one."""
 
 
+class TaskSandbox(Protocol):
+    """Where the run's processes are kept, so that none outlives the run or escapes the task's user.
+
+    An executor starting processes passes ``child_setup()`` as their ``preexec_fn`` (it puts the process
+    in the run's cgroup, switches to the task user, and makes it die with the worker) and calls
+    ``kill_all()`` once its own processes are stopped, to end whatever left their process group.
+    """
+
+    def child_setup(self) -> Callable[[], None] | None:
+        """The ``preexec_fn`` for the run's processes; None when there is nothing to set up."""
+
+    async def kill_all(self) -> None:
+        """KILL every process of the run still running (``setsid`` and ``setpgid`` included) and wait
+        until they are gone."""
+
+
+class _NoSandbox:
+    """For contexts made outside the engine (tests, tools): processes are only what they are."""
+
+    def child_setup(self) -> Callable[[], None] | None:
+        return None
+
+    async def kill_all(self) -> None:
+        return None
+
+
+NO_SANDBOX: TaskSandbox = _NoSandbox()
+
+
 @dataclass(frozen=True)
 class TaskContext:
     task_id: str
@@ -152,6 +181,7 @@ class TaskContext:
     root_url: str
     credentials: Callable[[], Mapping[str, str]]  # the run's current temporary credentials
     artifacts: ArtifactPublisher
+    sandbox: TaskSandbox = NO_SANDBOX  # where the run's processes go (cgroup, task user)
 
     @property
     def payload(self) -> Mapping[str, Any]:

@@ -230,6 +230,7 @@ class ShellExecutor:
                     cancelled=ctx.cancelled,
                     grace=self.grace,
                     cancel_grace=self.cancel_grace,
+                    sandbox=ctx.sandbox,
                 )
             except StartFailed as error:
                 return TaskFailed(f"command {index} could not be started: {error}")
