@@ -7,6 +7,7 @@ removed at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import signal
@@ -66,8 +67,8 @@ def as_user(user: pwd.struct_passwd, command: str) -> None:
     )
 
 
-def artifact(queue: Any, task_id: str, name: str, run_id: int = 0) -> requests.Response:
-    return requests.get(queue.buildSignedUrl("getArtifact", task_id, str(run_id), name), timeout=10)
+def artifact(client: Any, task_id: str, name: str, run_id: int = 0) -> requests.Response:
+    return requests.get(client.buildSignedUrl("getArtifact", task_id, str(run_id), name), timeout=10)
 
 
 def running(pid: int) -> bool:
@@ -94,10 +95,8 @@ def pid_file(tmp_path: Path) -> Iterator[Path]:
     yield path
     if path.exists():
         for line in path.read_text().split():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(line), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
 
 
 def escaping_writer(pid_file: Path, out: Path) -> str:
