@@ -49,6 +49,7 @@ PayloadCheck = Callable[[Mapping[str, Any]], str | None]
 """Returns the rendered problems of a payload this worker must not run, or None when it may run."""
 
 WORKER_SHUTDOWN = Resolution(State.EXCEPTION, Reason.WORKER_SHUTDOWN)
+REACHABLE_TIMEOUT = 10.0  # seconds a ping may take to prove the queue is there
 RECORDS_KEPT = 10_000  # the most recent runs; a daemon must not grow with every task it ever ran
 
 T = TypeVar("T")
@@ -136,11 +137,22 @@ class Worker:
         """Poll for up to ``seconds`` (or until asked to stop); a poll still waiting then is abandoned.
         Unlike the daemon, which backs off and tries again, a poll that fails raises."""
         deadline = time.monotonic() + seconds
+        answered = False
         while (left := deadline - time.monotonic()) > 0 and not self.stopping:
             claims = await self._unless_stopped(self._claim_pausing_when_empty(count), timeout=left)
+            answered = answered or claims is not None
             if claims:
                 return claims
+        if not answered and not self.stopping:
+            await self._check_reachable()  # "nothing to claim" only from a queue that answers
         return []
+
+    async def _check_reachable(self) -> None:
+        """A long-poll abandoned at the deadline may have been retrying a queue that is down."""
+        try:
+            await asyncio.wait_for(self.port.ping(), timeout=REACHABLE_TIMEOUT)
+        except TimeoutError as error:
+            raise TransientQueueError(f"the queue did not answer within {REACHABLE_TIMEOUT:g} s") from error
 
     async def _claim_pausing_when_empty(self, count: int) -> list[Claim]:
         """``claim_work``, then a short back-off when it brought nothing, so no caller spins."""
