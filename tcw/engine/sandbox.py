@@ -118,14 +118,14 @@ def _cgroup_empty(directory: Path) -> bool:
 
 
 def _remove_cgroup(directory: Path) -> None:
-    """Remove a (killed) cgroup and those below it, deepest first; what is still busy stays."""
-    if not directory.is_dir():
-        return
-    for child in sorted((p for p in directory.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-        with contextlib.suppress(OSError):
-            child.rmdir()
+    """Remove a (killed) cgroup and those below it, deepest first; what is still busy stays. Plain os
+    calls only: the guard runs this in a forked child."""
+    for parent, children, _ in os.walk(directory, topdown=False):
+        for child in children:
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(parent, child))
     with contextlib.suppress(OSError):
-        directory.rmdir()
+        os.rmdir(directory)
 
 
 class WorkerSandbox:
