@@ -96,8 +96,8 @@ async def open_worker(config: Config, setup: WorkerSetup) -> AsyncIterator[Worke
     async with open_queue(config.root_url, config.credentials.for_client()) as port:
         worker = Worker(config, port, setup.executor, setup.payload_check)
         try:
-            check_work_root(worker)
             with stop_on_signals(worker.request_stop), children_watched_by_pidfd():
+                check_work_root(worker)
                 yield worker
         finally:
             await worker.close()
