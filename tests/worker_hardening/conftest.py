@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,6 +88,26 @@ def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return check()
+
+
+MakeHostDir = Callable[[int], Path]
+
+
+@pytest.fixture
+def host_dir() -> Iterator[MakeHostDir]:
+    """``host_dir(0o1777)``: a fresh directory under /tmp with that mode. pytest's tmp_path is 0700, so
+    other users could not reach anything in it; here only the modes under test protect."""
+    made: list[Path] = []
+
+    def make(mode: int) -> Path:
+        path = Path(tempfile.mkdtemp(prefix="tcw-host-", dir="/tmp"))
+        path.chmod(mode)
+        made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

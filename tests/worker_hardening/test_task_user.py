@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +22,7 @@ from tests.engine.conftest import (
     shell,
 )
 from tests.fixtures.cli import tcw_process
-from tests.worker_hardening.conftest import MakeUser, artifact, needs_root
-
-
-@pytest.fixture
-def host_dir() -> Iterator[Path]:
-    """A root-owned directory others may traverse (0711), as /etc or /srv: only file modes protect."""
-    path = Path(tempfile.mkdtemp(prefix="tcw-host-", dir="/tmp"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+from tests.worker_hardening.conftest import MakeHostDir, MakeUser, artifact, needs_root
 
 
 def run_tcw(config: Path, *args: str) -> str:
@@ -45,11 +33,12 @@ def run_tcw(config: Path, *args: str) -> str:
 
 
 def test_a_task_user_cannot_read_the_config_the_credentials_or_other_runs_logs(
-    local_queue: Any, queue: Any, make_user: MakeUser, host_dir: Path
+    local_queue: Any, queue: Any, make_user: MakeUser, host_dir: MakeHostDir
 ) -> None:
     user = make_user("task")
-    work = host_dir / "work"
-    config = host_dir / "worker.yml"
+    host = host_dir(0o711)  # as /etc or /srv: others may traverse it
+    work = host / "work"
+    config = host / "worker.yml"
     creds = local_queue.root_credentials
     document = {
         "root_url": local_queue.root_url,

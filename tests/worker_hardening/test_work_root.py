@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +11,9 @@ import pytest
 
 from tcw.errors import UsageError
 from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, shell
-from tests.worker_hardening.conftest import MakeUser, artifact, as_user
+from tests.worker_hardening.conftest import MakeHostDir, MakeUser, artifact, as_user
 
 SECRET = "the worker's own secret\n"
-
-
-@pytest.fixture
-def shared_tmp() -> Iterator[Path]:
-    """A directory like /tmp: world-writable and sticky, so another user can create in it."""
-    path = Path(tempfile.mkdtemp(prefix="tcw-shared-", dir="/tmp"))
-    path.chmod(0o1777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -41,12 +29,12 @@ async def test_a_work_root_another_user_made_is_refused_and_its_symlinks_never_w
     queue: Any,
     worker_config: MakeConfig,
     make_user: MakeUser,
-    shared_tmp: Path,
+    host_dir: MakeHostDir,
     secret: Path,
 ) -> None:
     evil = make_user("evil")
     task_id = create_task(queue, shell("echo task output"))  # its id is public (listPendingTasks)
-    root = shared_tmp / "tcw-work"
+    root = host_dir(0o1777) / "tcw-work"  # in a directory like /tmp, where anyone may create
     log = f"task_{task_id}_0.log"
     as_user(
         evil,
