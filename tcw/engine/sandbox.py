@@ -4,17 +4,22 @@ A process that calls ``setsid`` or ``setpgid`` leaves its task's process group, 
 Two ways to still end it, chosen once per worker (``worker.containment``):
 
 - ``cgroup`` (Linux with a writable cgroup v2 hierarchy, found through /proc/self/mountinfo): every run
-  gets its own cgroup below ``tcw-<worker pid>`` in the worker's, its processes join it before they
-  execute anything, and the run ends with ``cgroup.kill``, which reaches every member however it forked.
+  gets its own cgroup below ``tcw-<worker pid>-<n>`` in the worker's, its processes are in it from their
+  first instruction, and the run ends with ``cgroup.kill``, which reaches every member however it forked.
   A guard process forked at start holds a pipe to the worker; when the worker dies, even by SIGKILL, the
-  pipe closes and the guard kills every run's cgroup.
+  pipe closes and the guard kills every run's cgroup. A child inherits the cgroup of the process forking
+  it, so the worker steps into the run's cgroup for the fork and straight back out (spawns are serialised
+  for that): a ``preexec_fn`` writing to ``cgroup.procs`` would do it too, but a ``preexec_fn`` turns
+  ``vfork`` into ``fork``, ten times slower for a worker-sized process. With a task user the child must
+  run code before ``exec`` anyway, and joins the cgroup itself.
 - ``subreaper`` (elsewhere on Linux): the worker is a child subreaper, so an orphaned task process becomes
   the worker's child instead of init's, and at the end of each run the worker kills (and reaps) every
   such process that left its task's session. It cannot tell whose an orphan was: at capacity > 1 an
   orphan of a task still running dies at the end of another run.
 
-Either way every task process gets ``PR_SET_PDEATHSIG`` (SIGKILL when the worker dies) and, with
-``worker.task_user``, runs as that user (supplementary groups, group and user set in the child, as root).
+With ``worker.task_user`` every task process runs as that user (supplementary groups, group and user set
+in the child, as root). Where the child runs code before ``exec`` (a task user, the subreaper) it also gets
+``PR_SET_PDEATHSIG`` (SIGKILL when the worker dies); in cgroup mode the guard does that job.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import pwd
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -135,6 +140,8 @@ class WorkerSandbox:
         self.task_user = TaskUser.lookup(settings.task_user) if settings.task_user else None
         _check_user(self.task_user, settings.allow_root_tasks)
         self._cgroups: Path | None = None
+        self._home: int | None = None  # the worker's own cgroup.procs, to step back out after a fork
+        self._spawning: asyncio.Lock | None = None
         self._guard: tuple[int, int] | None = None  # (pid, write end of its pipe)
         self._leaders_read, self._leaders_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._leaders: set[int] = set()
@@ -157,7 +164,7 @@ class WorkerSandbox:
         return Mechanism.SUBREAPER
 
     def _set_up_cgroups(self) -> str | None:
-        """Make ``tcw-<pid>`` in the worker's cgroup and fork its guard; the reason when it cannot."""
+        """Make ``tcw-<pid>-<n>`` in the worker's cgroup and fork its guard; the reason when it cannot."""
         base = cgroup2_directory()
         if base is None:
             return "no cgroup v2 hierarchy mounted"
@@ -167,6 +174,7 @@ class WorkerSandbox:
             probe = directory / "probe"
             probe.mkdir(exist_ok=True)
             usable = (probe / "cgroup.kill").exists() and os.access(probe / "cgroup.procs", os.W_OK)
+            self._home = _can_step_in_and_out(probe, base) if usable else None
             probe.rmdir()
         except OSError as error:
             _remove_cgroup(directory)
@@ -177,6 +185,18 @@ class WorkerSandbox:
         self._cgroups = directory
         self._guard = _fork_guard(directory)
         return None
+
+    @contextlib.asynccontextmanager
+    async def inside(self, procs: int) -> AsyncIterator[None]:
+        """The worker in the cgroup behind ``procs`` for the duration of one fork, then home again."""
+        if self._spawning is None:
+            self._spawning = asyncio.Lock()
+        async with self._spawning:
+            os.write(procs, b"0")
+            try:
+                yield
+            finally:
+                _step_home(self._home)
 
     def describe(self) -> str:
         where = f" under {self._cgroups}" if self._cgroups else ""
@@ -201,9 +221,10 @@ class WorkerSandbox:
             os.close(pipe)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-        for fd in (self._leaders_read, self._leaders_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        for fd in (self._leaders_read, self._leaders_write, self._home):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         if self.containment is Mechanism.SUBREAPER:  # the process may go on without a worker in it
             _libc().prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
@@ -240,10 +261,24 @@ class RunSandbox(TaskSandbox):
         # Opened once, by the worker: the child joins the cgroup through it before it is the task user.
         self._procs = os.open(cgroup / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) if cgroup else None
 
-    def child_setup(self) -> Callable[[], None] | None:
+    @contextlib.asynccontextmanager
+    async def starting(self) -> AsyncIterator[Callable[[], None] | None]:
+        setup = self._child_setup()
+        if setup is None and self._procs is not None:
+            async with self.worker.inside(self._procs):
+                yield None
+        else:
+            yield setup
+
+    def _child_setup(self) -> Callable[[], None] | None:
+        """The ``preexec_fn``, when the child has something to do before ``exec`` (module docstring)."""
+        worker = self.worker
+        user = worker.task_user
+        subreaper = worker.containment is Mechanism.SUBREAPER
+        if user is None and not subreaper and (self._procs is None or worker._home is not None):
+            return None
         procs = self._procs
-        leaders = self.worker._leaders_write if self.worker.containment is Mechanism.SUBREAPER else None
-        user = self.worker.task_user
+        leaders = worker._leaders_write if subreaper else None
         parent = os.getpid()
         libc = _libc() if sys.platform.startswith("linux") else None
 
@@ -291,6 +326,30 @@ class RunSandbox(TaskSandbox):
             self._procs = None
         if self.cgroup is not None:
             _remove_cgroup(self.cgroup)
+
+
+def _can_step_in_and_out(probe: Path, home: Path) -> int | None:
+    """The worker's own ``cgroup.procs`` opened, if it can move into ``probe`` and back; else None (the
+    children then join their cgroup themselves, at the price of a ``fork``)."""
+    fd = os.open(home / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        (probe / "cgroup.procs").write_text("0")
+    except OSError:
+        os.close(fd)
+        return None
+    _step_home(fd)
+    return fd
+
+
+def _step_home(home: int | None) -> None:
+    """Back to the worker's own cgroup; staying in a run's would get the worker killed with it."""
+    if home is None:
+        return
+    try:
+        os.write(home, b"0")
+    except OSError as error:
+        log.critical("cannot move the worker back to its own cgroup: %s", error)
+        os._exit(70)  # better than killing itself with the run's cgroup, half-way through reports
 
 
 def _check_user(task_user: TaskUser | None, allow_root: bool) -> None:

@@ -19,8 +19,10 @@ never on the engine. Keep it small: every name here is a promise to plugin autho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -143,13 +145,14 @@ class ArtifactPublisher(Protocol):
 class TaskSandbox(Protocol):
     """Where the run's processes are kept, so that none outlives the run or escapes the task's user.
 
-    An executor starting processes passes ``child_setup()`` as their ``preexec_fn`` (it puts the process
-    in the run's cgroup, switches to the task user, and makes it die with the worker) and calls
-    ``kill_all()`` once its own processes are stopped, to end whatever left their process group.
+    An executor starts each process of the run inside ``async with ctx.sandbox.starting() as preexec:``,
+    passing ``preexec`` as the process's ``preexec_fn`` (None: pass none, or pass nothing): the process
+    then is in the run's cgroup, runs as the task user, and dies with the worker. Once its own processes
+    are stopped it calls ``kill_all()``, which ends whatever left their process group.
     """
 
-    def child_setup(self) -> Callable[[], None] | None:
-        """The ``preexec_fn`` for the run's processes; None when there is nothing to set up."""
+    def starting(self) -> AbstractAsyncContextManager[Callable[[], None] | None]:
+        """Around starting one process: yields the ``preexec_fn`` it must get (or None)."""
 
     async def kill_all(self) -> None:
         """KILL every process of the run still running (``setsid`` and ``setpgid`` included) and wait
@@ -159,8 +162,9 @@ class TaskSandbox(Protocol):
 class _NoSandbox:
     """For contexts made outside the engine (tests, tools): processes are only what they are."""
 
-    def child_setup(self) -> Callable[[], None] | None:
-        return None
+    @contextlib.asynccontextmanager
+    async def starting(self) -> AsyncIterator[Callable[[], None] | None]:
+        yield None
 
     async def kill_all(self) -> None:
         return None

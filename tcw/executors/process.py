@@ -17,7 +17,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -83,25 +83,25 @@ class ProcessTree:
         cwd: Path,
         env: Mapping[str, str],
         output: Path,
-        child_setup: Callable[[], None] | None = None,
+        sandbox: TaskSandbox = NO_SANDBOX,
     ) -> ProcessTree:
-        """Start ``argv``; raises ``StartFailed`` when it cannot be executed. An ``OSError`` about the log
-        file is the worker's problem, not the command's, and propagates as it is. ``child_setup`` runs in
-        the child before it executes ``argv`` (the run's sandbox)."""
+        """Start ``argv`` in the run's ``sandbox``; raises ``StartFailed`` when it cannot be executed. An
+        ``OSError`` about the log file is the worker's problem, not the command's, and propagates as it is."""
         # Never through a symlink: the log's directory is the worker's, but a same-user task could plant one.
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(output, flags, 0o600)
         try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=fd,
-                stderr=asyncio.subprocess.STDOUT,
-                cwd=cwd,
-                env=dict(env),
-                start_new_session=True,
-                preexec_fn=child_setup,
-            )
+            async with sandbox.starting() as preexec:
+                process = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=fd,
+                    stderr=asyncio.subprocess.STDOUT,
+                    cwd=cwd,
+                    env=dict(env),
+                    start_new_session=True,
+                    preexec_fn=preexec,
+                )
         except OSError as error:
             raise StartFailed(str(error)) from error
         finally:
@@ -216,7 +216,7 @@ async def run_process(
     reaped before it returns or raises. A cancelled run gets the shorter ``cancel_grace``: its claim is
     gone or the worker is stopping, and the engine will not wait long.
     """
-    tree = await ProcessTree.start(argv, cwd=cwd, env=env, output=output, child_setup=sandbox.child_setup())
+    tree = await ProcessTree.start(argv, cwd=cwd, env=env, output=output, sandbox=sandbox)
     stopped_by: StopReason | None = None
     stop_grace = cancel_grace  # until the wait ends normally, an exception means we were cancelled
     try:
