@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,13 @@ from tcw.localqueue.auth import hawk
 from tcw.localqueue.auth.scopes import Caller
 from tcw.localqueue.core import checks, jsonio
 from tcw.localqueue.core.dates import format_date
-from tcw.localqueue.core.errors import ApiError, MalformedPayload, PayloadTooLarge, ResourceNotFound
+from tcw.localqueue.core.errors import (
+    ApiError,
+    InputError,
+    MalformedPayload,
+    PayloadTooLarge,
+    ResourceNotFound,
+)
 from tcw.localqueue.http.blobs import blob_routes
 from tcw.localqueue.http.routes import Route, RouteTable, service_routes
 from tcw.localqueue.services.api import ApiCall, Reply, Service
@@ -82,17 +89,33 @@ class Dispatcher:
         return None
 
     def _authenticate(self, request: web.Request, raw: bytes) -> Caller:
-        host, _, port = request.host.rpartition(":") if ":" in request.host else (request.host, "", "80")
+        authorization = request.headers.get("Authorization")
+        signed = bool(authorization) or "bewit=" in request.raw_path
+        host, port = host_and_port(request.headers.get("Host", "")) if signed else ("", 80)
         return hawk.authenticate(
             self.state.clients,
             method=request.method,
             resource=request.raw_path,
             host=host,
-            port=int(port) if port.isdigit() else 80,
-            authorization=request.headers.get("Authorization"),
+            port=port,
+            authorization=authorization,
             content_type=request.headers.get("Content-Type", ""),
             body=raw,
         )
+
+
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@]+)(?::([0-9]{0,5}))?\Z")
+
+
+def host_and_port(header: str) -> tuple[str, int]:
+    """The host and port a signed request's Host header names, as hawk reads it to check the MAC (port 80
+    when none is given); 400 for a header that is no ``host[:port]`` (a port that is no number 0..65535),
+    which hawk itself answers with "Invalid Host header"."""
+    match = _HOST.match(header)
+    port = match.group(2) if match else None
+    if match is None or (port and int(port) > 65535):
+        raise InputError("Invalid Host header")
+    return match.group(1).strip("[]"), int(port) if port else 80
 
 
 async def read_body(request: web.Request, route: Route) -> tuple[bytes, Any]:
