@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-DEFINITIONS_MAX = 10_000
+# What the parsed definitions may hold: a task definition may be megabytes (its payload), so the cache is
+# bounded by size, not by count. A parse costs about its text again, so an entry is charged twice its text.
+DEFINITIONS_MAX_BYTES = 64 * 1024 * 1024
 
 
 class Database(sqlite3.Connection):
@@ -26,22 +29,45 @@ class Database(sqlite3.Connection):
 
 
 class DefinitionCache:
-    """Parsed task definitions by taskId; the text is kept with the parse and compared, so that only the
-    very same text reuses it."""
+    """Parsed task definitions by taskId, least recently used first out once they hold more than
+    ``max_bytes``; the text is kept with the parse and compared, so that only the very same text reuses it.
+    """
 
-    def __init__(self, limit: int = DEFINITIONS_MAX) -> None:
-        self.limit = limit
-        self._parsed: dict[str, tuple[str, dict[str, Any]]] = {}
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self.max_bytes = DEFINITIONS_MAX_BYTES if max_bytes is None else max_bytes
+        self._parsed: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._bytes = 0
+
+    @property
+    def cached_bytes(self) -> int:
+        """What the kept entries are charged, counted from the entries themselves."""
+        return sum(_cost(text) for text, _parsed in self._parsed.values())
+
+    def __len__(self) -> int:
+        return len(self._parsed)
 
     def parse(self, task_id: str, text: str) -> dict[str, Any]:
         cached = self._parsed.get(task_id)
         if cached is not None and cached[0] == text:
+            self._parsed.move_to_end(task_id)
             return cached[1]
-        if len(self._parsed) >= self.limit:
-            self._parsed.clear()
         definition: dict[str, Any] = json.loads(text)
-        self._parsed[task_id] = (text, definition)
+        self._forget(task_id)
+        if _cost(text) <= self.max_bytes:
+            self._parsed[task_id] = (text, definition)
+            self._bytes += _cost(text)
+            while self._bytes > self.max_bytes:
+                self._forget(next(iter(self._parsed)))
         return definition
+
+    def _forget(self, task_id: str) -> None:
+        dropped = self._parsed.pop(task_id, None)
+        if dropped is not None:
+            self._bytes -= _cost(dropped[0])
+
+
+def _cost(text: str) -> int:
+    return 2 * len(text)
 
 
 @contextmanager
