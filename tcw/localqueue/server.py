@@ -28,6 +28,12 @@ from tcw.errors import UsageError
 from tcw.localqueue.auth.clients import Client, ClientStore, generate_access_token
 from tcw.localqueue.deployment import SERVICES
 from tcw.localqueue.http.app import make_app
+from tcw.localqueue.http.connections import (
+    ConnectionGuard,
+    GuardedSite,
+    connection_limit,
+    raise_descriptor_limit,
+)
 from tcw.localqueue.services.state import QueueState
 from tcw.localqueue.storage import schema
 from tcw.localqueue.storage.database import Database, get_meta, set_meta, transaction
@@ -143,6 +149,8 @@ class LocalQueue:
     def serve_forever(self, on_ready: Callable[[LocalQueue], None] | None = None) -> None:
         """Serve in this thread until SIGINT or SIGTERM; ``on_ready`` runs once the port is open."""
 
+        raise_descriptor_limit()  # this process is the server's own: let it hold what the host allows
+
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
             await self._serve(on_ready=on_ready, handle_signals=True)
@@ -168,8 +176,9 @@ class LocalQueue:
     async def _open(self) -> None:
         state = self._open_state()
         self._state = state
+        guard = ConnectionGuard(connection_limit(self.settings.max_connections), self.settings.idle_timeout)
         self._runner = web.AppRunner(
-            make_app(state, SERVICES, self._schemas_dir()),
+            make_app(state, SERVICES, self._schemas_dir(), guard.middleware),
             access_log=None,
             handler_cancellation=True,
             shutdown_timeout=SHUTDOWN_GRACE,
@@ -180,13 +189,14 @@ class LocalQueue:
         self.root_url = f"http://{host}:{port}"
         state.root_url = self.root_url
         try:
-            await web.SockSite(self._runner, listener).start()
+            await GuardedSite(self._runner, listener, guard).start()
         except BaseException:
             listener.close()
             raise
         self._background = [
             asyncio.create_task(service.background(state)) for service in SERVICES if service.background
         ]
+        self._background.append(asyncio.create_task(guard.sweep_forever()))
         log.info("local queue serving at %s (database %s)", self.root_url, self.db_path)
 
     async def _close(self) -> None:
@@ -257,6 +267,7 @@ def _checked(settings: LocalQueueSettings) -> LocalQueueSettings:
         "claim_timeout": (settings.claim_timeout, 0.0),
         "claim_work_wait": (settings.claim_work_wait, 0.0),
         "resolver_interval": (settings.resolver_interval, MIN_RESOLVER_INTERVAL),
+        "idle_timeout": (settings.idle_timeout, MIN_RESOLVER_INTERVAL),
     }
     for name, (value, lowest) in durations.items():
         number = isinstance(value, int | float) and not isinstance(value, bool)

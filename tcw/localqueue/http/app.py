@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from tcw.localqueue.auth import hawk
 from tcw.localqueue.auth.scopes import Caller
@@ -183,11 +184,16 @@ async def _unexpected_errors(request: web.Request, handler: Any) -> web.StreamRe
 
 
 def make_app(
-    state: QueueState, services: Iterable[Service], schemas_dir: Path | None = None
+    state: QueueState,
+    services: Iterable[Service],
+    schemas_dir: Path | None = None,
+    connections: Middleware | None = None,
 ) -> web.Application:
     """The aiohttp application: the byte endpoints signed URLs point at, the schemas (when given a
-    directory, served read-only at /schemas/ as a deployment serves them), then every service's routes."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[_unexpected_errors])
+    directory, served read-only at /schemas/ as a deployment serves them), then every service's routes;
+    ``connections`` (connections.py) is told which connections have a request in progress."""
+    middlewares = [_unexpected_errors] if connections is None else [connections, _unexpected_errors]
+    app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=middlewares)
     app.add_routes(blob_routes(state))
     if schemas_dir is not None:
         app.router.add_static("/schemas/", schemas_dir, show_index=False, follow_symlinks=False)
