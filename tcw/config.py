@@ -245,6 +245,12 @@ class LocalQueueSettings:
         "Directory served at <root URL>/schemas/, as a deployment serves its schemas.",
         rule=(os.path.isdir, "is not a directory"),
     )
+    secrets_dir: str | None = setting(
+        None,
+        "Private directory (mode 0700) where the local queue keeps each database's root credentials and"
+        " issuer token.",
+        shown_default="<state dir>/local-queue-secrets",
+    )
     max_connections: int = setting(
         512,
         "Connections the local queue keeps open at most (fewer if the descriptor limit is lower); at the"

@@ -1,15 +1,14 @@
 """The local queue's permanent clients: who may sign requests, with which access token and scopes.
 
 A deployment keeps clients in its auth service; the local queue reads them from a YAML file
-(``--clients FILE``) or, without one, makes a single root client whose generated credentials are kept in a
-file (mode 0600) so that a restarted queue accepts the same credentials. The queue also mints temporary
-clients (task runs, object uploads and downloads) with the official client's ``createTemporaryCredentials``.
+(``--clients FILE``) or, without one, makes a single root client whose generated credentials are kept in
+its private secrets directory (keystore.py) so that a restarted queue accepts the same credentials. The
+queue also mints temporary clients (task runs, object uploads and downloads) with the official client's
+``createTemporaryCredentials``.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import secrets
 from collections.abc import Iterator, Sequence
@@ -82,18 +81,6 @@ class ClientStore:
             raise ConfigError(problems)
         return cls(tuple(clients))
 
-    @classmethod
-    def with_root(cls, credentials_file: Path | None) -> tuple[ClientStore, Client]:
-        """A store holding one root client (scope ``*``), its credentials reused from ``credentials_file``
-        when it exists, else generated and written there (None keeps them in memory only)."""
-        if credentials_file is not None and credentials_file.exists():
-            root = _read_root_credentials(credentials_file)
-        else:
-            root = Client(ROOT_CLIENT_ID, generate_access_token(), ("*",))
-            if credentials_file is not None:
-                _write_root_credentials(credentials_file, root)
-        return cls((root,)), root
-
 
 def generate_access_token() -> str:
     """44 URL-safe characters, the length and alphabet of a Taskcluster access token."""
@@ -113,30 +100,6 @@ def _entry_problems(entry: Any) -> list[str]:
     if "scopes" in entry and not valid_scopes(scopes):
         problems.append("scopes must be a list of strings of printable ASCII characters")
     return problems
-
-
-def _read_root_credentials(path: Path) -> Client:
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigError([f"{path}: cannot read root credentials: {error}"]) from error
-    client_id = content.get("clientId") if isinstance(content, dict) else None
-    token = content.get("accessToken") if isinstance(content, dict) else None
-    if not (isinstance(client_id, str) and isinstance(token, str) and client_id and token):
-        raise ConfigError([f"{path}: root credentials must be JSON with clientId and accessToken strings"])
-    return Client(client_id, token, ("*",))
-
-
-def _write_root_credentials(path: Path, root: Client) -> None:
-    """Created with mode 0600 from the start, so the token is never readable by others."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    content = json.dumps({"clientId": root.client_id, "accessToken": root.access_token}, indent=2) + "\n"
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as error:
-        raise ConfigError([f"{path}: cannot write root credentials: {error.strerror or error}"]) from error
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(content)
 
 
 # -- temporary clients: the credentials the queue issues -------------------------------------------

@@ -9,10 +9,12 @@ inside a ``transaction``, so each handler's writes are atomic.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 # What the parsed definitions may hold: a task definition may be megabytes (its payload), so the cache is
@@ -92,3 +94,32 @@ def get_meta(db: sqlite3.Connection, key: str) -> str | None:
 
 def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def forget_meta(db: sqlite3.Connection, key: str) -> None:
+    """Delete a value so that it is gone from the file too (a moved secret must not linger in free pages)."""
+    db.execute("PRAGMA secure_delete=ON")
+    with transaction(db):
+        db.execute("DELETE FROM meta WHERE key = ?", (key,))
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def deployment_id(db: sqlite3.Connection) -> str:
+    """The database's random name (it names the directory of its secrets); made on first use."""
+    with transaction(db):
+        known = get_meta(db, "deployment_id")
+        if known is None:
+            known = secrets.token_hex(16)
+            set_meta(db, "deployment_id", known)
+    return known
+
+
+def stored_deployment_id(path: Path) -> str | None:
+    """The name ``deployment_id`` gave the database at ``path``, read without writing to it (None before
+    a queue has served it)."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+        return get_meta(db, "deployment_id") if exists else None
+    finally:
+        db.close()
