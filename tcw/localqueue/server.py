@@ -107,6 +107,11 @@ class LocalQueue:
         self.state.clients.add(client)
         return {"clientId": client.client_id, "accessToken": client.access_token}
 
+    def set_anonymous_role(self, scopes: Iterable[str]) -> None:
+        """Give the deployment's anonymous role (what every caller holds) these scopes; it has none
+        unless given some, here or by the clients file, as in a fresh Taskcluster deployment."""
+        self.state.clients.set_anonymous_role(tuple(scopes))
+
     # -- background thread
 
     def start(self) -> LocalQueue:

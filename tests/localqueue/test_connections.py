@@ -62,7 +62,7 @@ def test_half_open_connections_do_not_lock_out_a_real_client() -> None:
         assert ping.json()["alive"] is True
         attack += half_open(root_url, 100)  # still under attack: still served
         queue: Any = taskcluster.Queue({"rootUrl": root_url, "maxRetries": 0})
-        assert queue.listProvisioners()["provisioners"] == []
+        assert queue.ping()["alive"] is True
     finally:
         for connection in attack:
             connection.close()

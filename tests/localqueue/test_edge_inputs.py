@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import mohawk
@@ -14,7 +15,7 @@ import requests
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import assert_error_body, signed, task_definition
+from tests.fixtures.queue import MakeLocalQueue, assert_error_body, signed, task_definition
 
 EARLY = "0001-01-01T00:00:00+01:00"  # in UTC, the last hour of year 0
 WORKERS = "/api/queue/v1/provisioners/tcw-test/worker-types/worker"
@@ -108,11 +109,19 @@ def test_other_dates_at_the_calendar_edges_are_never_a_500(
 )
 @pytest.mark.parametrize("path", ["/api/queue/v1/provisioners", "/api/queue/v1/task-queues"])
 def test_bad_paging_arguments_are_400_with_or_without_credentials(
-    local_queue: LocalQueue, query: dict[str, str], code: str, path: str
+    local_queue: LocalQueue,
+    make_local_queue: MakeLocalQueue,
+    tmp_path: Path,
+    query: dict[str, str],
+    code: str,
+    path: str,
 ) -> None:
     signed_path = path + "?" + "&".join(f"{k}={requests.utils.quote(v)}" for k, v in query.items())
     assert_error_body(signed(local_queue, "GET", signed_path), 400, code)
-    assert_error_body(requests.get(local_queue.root_url + path, params=query, timeout=30), 400, code)
+    clients = tmp_path / "clients.yml"  # a deployment whose anonymous role may list: no credentials needed
+    clients.write_text("- roleId: anonymous\n  scopes: [queue:list-provisioners, queue:list-task-queues]\n")
+    public = make_local_queue(clients_file=str(clients))
+    assert_error_body(requests.get(public.root_url + path, params=query, timeout=30), 400, code)
 
 
 def test_a_limit_of_5000_digits_is_a_full_page_as_the_real_service_reads_it(queue_client: Any) -> None:

@@ -41,3 +41,11 @@ def format_date(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" becomes "Z"
+
+
+def format_date_as_postgres(value: datetime) -> str:
+    """How the real queue's database renders a date into JSON (``claimWork`` and ``claimTask`` answer
+    their top-level ``takenUntil`` so): UTC as ``+00:00``, the fraction without trailing zeros."""
+    value = value.astimezone(UTC)
+    fraction = f"{value.microsecond:06d}".rstrip("0")
+    return value.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "+00:00"

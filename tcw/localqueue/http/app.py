@@ -65,10 +65,11 @@ class Dispatcher:
         try:
             raw, body = await read_body(request, route)
             caller = self._authenticate(request, raw)
-            checks.check_params(params)
-            service.check_body(route.name, body)
             expression = service.scopes[route.name]
             call = ApiCall(route.name, params, dict(request.query), body, caller, self.state, expression)
+            call.authorize_by_route()  # as lib-api: right after authentication, before any other check
+            checks.check_params(params)
+            service.check_body(route.name, body)
             result = await handler(call)
         except ApiError as error:
             return error_response(error, _request_info(route.name, params, body))
