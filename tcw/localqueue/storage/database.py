@@ -12,7 +12,7 @@ import json
 import secrets
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,11 @@ class DefinitionCache:
             while self._bytes > self.max_bytes:
                 self._forget(next(iter(self._parsed)))
         return definition
+
+    def forget(self, task_ids: Iterable[str]) -> None:
+        """Drop the parses of tasks that are gone (expired)."""
+        for task_id in task_ids:
+            self._forget(task_id)
 
     def _forget(self, task_id: str) -> None:
         dropped = self._parsed.pop(task_id, None)
