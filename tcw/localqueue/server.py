@@ -194,7 +194,7 @@ class LocalQueue:
         self._state = state
         guard = ConnectionGuard(connection_limit(self.settings.max_connections), self.settings.idle_timeout)
         self._runner = web.AppRunner(
-            make_app(state, SERVICES, self._schemas_dir(), guard.middleware),
+            make_app(state, SERVICES, self._schemas_dir(), guard.middleware, self.settings.idle_timeout),
             access_log=None,
             handler_cancellation=True,
             shutdown_timeout=SHUTDOWN_GRACE,

@@ -101,3 +101,18 @@ def test_at_the_limit_a_new_connection_pushes_out_the_oldest_quiet_one(
     finally:
         for connection in connections:
             connection.close()
+
+
+def test_a_request_body_trickling_in_is_answered_408(make_local_queue: MakeLocalQueue) -> None:
+    """A client sending its head, then its body slower than the idle timeout, is not let keep the
+    connection busy (and so safe from the limit's pruning) for ever."""
+    local = make_local_queue(idle_timeout=0.5)
+    host, port = local.root_url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(
+            b"PUT /api/queue/v1/task/abc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"a":'
+        )
+        answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b'"code":"RequestTimeout"' in answer

@@ -29,6 +29,7 @@ from tcw.localqueue.core.errors import (
     InputError,
     MalformedPayload,
     PayloadTooLarge,
+    RequestTimeout,
     ResourceNotFound,
 )
 from tcw.localqueue.http.blobs import blob_routes
@@ -44,8 +45,9 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 class Dispatcher:
     """Turns one HTTP request into one handler call and its answer."""
 
-    def __init__(self, state: QueueState, services: Iterable[Service]) -> None:
+    def __init__(self, state: QueueState, services: Iterable[Service], body_timeout: float) -> None:
         self.state = state
+        self.body_timeout = body_timeout
         self._services: list[tuple[Service, RouteTable]] = [
             (service, service_routes(service.name)) for service in services
         ]
@@ -63,7 +65,7 @@ class Dispatcher:
             return error_response(ResourceNotFound(f"{route.name} is not served by the local queue"), info)
         body: Any = None
         try:
-            raw, body = await read_body(request, route)
+            raw, body = await read_body(request, route, self.body_timeout)
             caller = self._authenticate(request, raw)
             expression = service.scopes[route.name]
             call = ApiCall(route.name, params, dict(request.query), body, caller, self.state, expression)
@@ -120,15 +122,20 @@ def host_and_port(header: str) -> tuple[str, int]:
     return match.group(1).strip("[]"), int(port) if port else 80
 
 
-async def read_body(request: web.Request, route: Route) -> tuple[bytes, Any]:
+async def read_body(request: web.Request, route: Route, timeout: float) -> tuple[bytes, Any]:
     """The raw bytes (for hawk) and the parsed JSON; ``{}`` for an empty body of a method that takes one
-    (as the real service's body parser gives), None for a bodiless call of a method that takes none."""
+    (as the real service's body parser gives), None for a bodiless call of a method that takes none.
+    The body must arrive within ``timeout`` seconds: a client trickling it would hold its connection
+    busy (and so safe from the connection limit's pruning) for ever."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"Request body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        raw = await request.read()
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge as error:
         raise PayloadTooLarge(f"Request body is larger than {MAX_BODY_BYTES} bytes") from error
+    except TimeoutError as error:
+        raise RequestTimeout(f"The request body did not arrive within {timeout:g} seconds") from error
     if not raw.strip():
         return raw, {} if route.input_schema else None
     try:
@@ -189,6 +196,7 @@ def make_app(
     services: Iterable[Service],
     schemas_dir: Path | None = None,
     connections: Middleware | None = None,
+    body_timeout: float = 30.0,
 ) -> web.Application:
     """The aiohttp application: the byte endpoints signed URLs point at, the schemas (when given a
     directory, served read-only at /schemas/ as a deployment serves them), then every service's routes;
@@ -199,6 +207,6 @@ def make_app(
     if schemas_dir is not None:
         app.router.add_static("/schemas/", schemas_dir, show_index=False, follow_symlinks=False)
     app.router.add_route(
-        "*", r"/{tail:[\s\S]*}", Dispatcher(state, services).handle
+        "*", r"/{tail:[\s\S]*}", Dispatcher(state, services, body_timeout).handle
     )  # any path, newlines too
     return app
