@@ -147,6 +147,7 @@ def test_an_in_memory_queue_prints_its_exports_and_queue_env_explains(run_cli: R
     with serve(Path(":memory:")) as process:
         try:
             banner = "".join(read_until(process, "Press Ctrl"))
+            assert "Warning" not in banner  # on loopback: nothing to warn about
             assert set(exported(banner)) == {
                 "TASKCLUSTER_ROOT_URL",
                 "TASKCLUSTER_CLIENT_ID",
@@ -193,9 +194,3 @@ def test_queue_serve_warns_when_bound_beyond_loopback() -> None:
             process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
     assert "Warning: serving plain HTTP on 0.0.0.0" in output and "TLS" in output
-    with serve(Path(":memory:")) as quiet:
-        try:
-            assert "Warning" not in "".join(read_until(quiet, "Press Ctrl"))
-        finally:
-            quiet.send_signal(signal.SIGTERM)
-        assert quiet.wait(20) == 0

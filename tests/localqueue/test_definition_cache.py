@@ -11,8 +11,8 @@ import taskcluster
 from tcw.localqueue.storage import database
 from tests.fixtures.queue import MakeLocalQueue, task_definition
 
-BUDGET = 2 * 1024 * 1024
-PAYLOAD_BYTES = 256 * 1024
+BUDGET = 1024 * 1024
+PAYLOAD_BYTES = 128 * 1024
 
 
 def test_many_large_tasks_keep_the_cache_within_its_byte_budget(
@@ -21,7 +21,7 @@ def test_many_large_tasks_keep_the_cache_within_its_byte_budget(
     monkeypatch.setattr(database, "DEFINITIONS_MAX_BYTES", BUDGET)
     local = make_local_queue()
     queue: Any = taskcluster.Queue(local.client_options())
-    task_ids = [taskcluster.slugId() for _ in range(24)]  # 24 x 256 KiB, charged twice: six times the budget
+    task_ids = [taskcluster.slugId() for _ in range(24)]  # 24 x 128 KiB, charged twice: six times the budget
     for number, task_id in enumerate(task_ids):
         queue.createTask(task_id, task_definition(payload={"blob": chr(65 + number % 26) * PAYLOAD_BYTES}))
         assert queue.task(task_id)["payload"]["blob"][0] == chr(65 + number % 26)
