@@ -360,8 +360,11 @@ def _open_database(db_file: Path, blob_dir: Path) -> Database:
                 f"the local queue database {db_file} belongs to another user or others may write it; "
                 "it must be yours alone"
             )
+        blob_dir.mkdir(mode=0o700, exist_ok=True)
+        if os.lstat(blob_dir).st_uid != os.geteuid() or not blob_dir.is_dir() or blob_dir.is_symlink():
+            raise UsageError(f"{blob_dir} (the artifact bytes of {db_file}) must be a directory of yours")
+        blob_dir.chmod(0o700)  # private artifacts' bytes are in it (an older tcw made it 0755)
         db = schema.open_db(str(db_file))
-        blob_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except UsageError:
         raise
     except (OSError, sqlite3.Error) as error:

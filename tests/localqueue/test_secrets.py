@@ -135,11 +135,19 @@ def test_root_credentials_planted_beside_the_database_are_not_trusted(
 
 
 @as_root
-def test_a_database_another_user_owns_is_refused(make_local_queue: MakeLocalQueue, shared_dir: Path) -> None:
+def test_a_database_or_blob_directory_another_user_owns_is_refused(
+    make_local_queue: MakeLocalQueue, shared_dir: Path
+) -> None:
     db = shared_dir / "queue.sqlite3"
     db.touch(mode=0o600)
     os.chown(db, NOBODY, NOBODY)
     with pytest.raises(Exception, match="belongs to another user"):
+        make_local_queue(db=str(db))
+    db.unlink()
+    planted = shared_dir / "queue.sqlite3.blobs"  # where the artifacts' bytes would go
+    planted.mkdir(mode=0o777)
+    os.chown(planted, NOBODY, NOBODY)
+    with pytest.raises(Exception, match="must be a directory of yours"):
         make_local_queue(db=str(db))
 
 
