@@ -111,7 +111,7 @@ def test_queue_serve_points_at_queue_env_which_prints_working_exports(
         with serve(db, "--secrets-dir", str(secrets)) as process:
             try:
                 banner = "".join(read_until(process, "Press Ctrl"))
-                assert banner.count("Local queue serving at") == 1, banner
+                assert banner.lower().count("local queue serving at") == 1, banner
                 assert "ACCESS_TOKEN" not in banner and 'eval "$(tcw queue env --db' in banner
                 exports = exported(run_cli(env_args).stdout)
                 root_url = re.search(r"serving at (\S+)", banner)
