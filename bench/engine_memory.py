@@ -20,11 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import slugid
 import taskcluster
 
 from tcw.config import LocalQueueSettings
 from tcw.localqueue.server import LocalQueue
+from tcw.tasks import create_task
 
 TASK_QUEUE = "tcw-bench/memory"
 
@@ -36,11 +36,10 @@ def memory_mb(pid: int, field: str) -> float:
     raise RuntimeError(f"{field} not in /proc/{pid}/status")
 
 
-def create_task(queue: Any, command: str) -> str:
+def create_loud_task(queue: Any, command: str) -> str:
     now = datetime.now(UTC)
-    task_id: str = slugid.nice()
-    queue.createTask(
-        task_id,
+    return create_task(
+        queue,
         {
             "taskQueueId": TASK_QUEUE,
             "schedulerId": "tcw-bench",
@@ -57,7 +56,6 @@ def create_task(queue: Any, command: str) -> str:
             },
         },
     )
-    return task_id
 
 
 def wait_resolved(queue: Any, task_id: str, timeout: float = 600) -> str:
@@ -88,7 +86,7 @@ def main() -> int:
             idle = memory_mb(worker.pid, "VmRSS")
             print(f"idle tcw run: RSS {idle:.1f} MB (target <= 70 MB)", flush=True)
             started = time.monotonic()
-            task_id = create_task(queue, f"head -c {mib * 1024 * 1024} /dev/zero | tr '\\0' 'x'")
+            task_id = create_loud_task(queue, f"head -c {mib * 1024 * 1024} /dev/zero | tr '\\0' 'x'")
             state = wait_resolved(queue, task_id)
             peak = memory_mb(worker.pid, "VmHWM")
             now = memory_mb(worker.pid, "VmRSS")

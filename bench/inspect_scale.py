@@ -1,8 +1,8 @@
 """How `tcw inspect-runs` scales: API calls against the minimum, wall time, and what concurrency buys.
 
 Two measurements on a local queue (``tcw.localqueue.server.LocalQueue``, in a child process so that its CPU
-work does not share the interpreter with the client's), seeded through the real API by simulated workers
-(``tests/inspect/seeding.py``):
+work does not share the interpreter with the client's: ``benchkit.localqueue``), seeded through the real API
+by simulated workers (``tests/inspect/seeding.py``):
 
 1. a task group of 10,000 resolved tasks: ``listTaskGroup`` calls made vs the minimum (one per 1,000-task
    page, plus one ``listWorkers`` page for the pool's quarantine state), and the wall time to collect and
@@ -20,15 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import multiprocessing
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from benchkit.localqueue import queue_process
+from benchkit.relay import Relay
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,90 +124,15 @@ def bench_pool(options: dict[str, Any], args: argparse.Namespace, route: str, se
     print(f"task queue {route}: concurrency 16 is {times[1] / times[16]:.1f}x faster than 1")
 
 
-def serve_queue(conn: Connection) -> None:
-    """Child process: serve a fresh in-memory local queue and send back its root URL and credentials."""
-    sys.path.insert(0, str(REPO))
-    from tcw.config import LocalQueueSettings
-    from tcw.localqueue.server import LocalQueue
-
-    settings = LocalQueueSettings(port=0, db=":memory:", claim_work_wait=1.0, resolver_interval=5.0)
-    LocalQueue(settings).serve_forever(on_ready=lambda queue: conn.send(queue.client_options()))
-
-
-@contextmanager
-def queue_process() -> Iterator[dict[str, Any]]:
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=serve_queue, args=(child,), daemon=True)
-    process.start()
-    try:
-        if not parent.poll(60):
-            raise RuntimeError("the local queue did not start")
-        yield parent.recv()
-    finally:
-        process.terminate()
-        process.join(10)
-
-
-class LatencyRelay:
-    """A TCP relay that delivers every chunk half a round trip late in each direction, like a WAN link.
-
-    Chunks are queued with their due time, so latency is added without limiting throughput.
-    """
-
-    def __init__(self, target_port: int, round_trip: float) -> None:
-        self.target_port = target_port
-        self.delay = round_trip / 2
-        self.port = 0
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
-        ready.wait(10)
-
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        server = self.loop.run_until_complete(asyncio.start_server(self._connection, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        ready.set()
-        self.loop.run_forever()
-
-    async def _connection(
-        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
-    ) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        await asyncio.gather(
-            self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer)
-        )
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        pending: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-
-        async def deliver() -> None:
-            while True:
-                due, chunk = await pending.get()
-                await asyncio.sleep(max(0.0, due - self.loop.time()))
-                if not chunk:
-                    writer.close()
-                    return
-                writer.write(chunk)
-                await writer.drain()
-
-        delivery = asyncio.create_task(deliver())
-        while chunk := await reader.read(65536):
-            pending.put_nowait((self.loop.time() + self.delay, chunk))
-        pending.put_nowait((self.loop.time() + self.delay, b""))
-        await delivery
-
-
 def main() -> None:
     sys.path.insert(0, str(REPO))
     args = parse_args()
-    with queue_process() as options:
+    with queue_process(claim_work_wait=1.0, resolver_interval=5.0) as served:
+        options = served.options
         bench_group(options, args)
         bench_pool(options, args, "straight to the queue")
-        port = int(options["rootUrl"].rsplit(":", 1)[1])
-        relay = LatencyRelay(port, args.latency_ms / 1000)
-        relayed = {**options, "rootUrl": f"http://127.0.0.1:{relay.port}"}
+        relay = Relay.in_front_of(options["rootUrl"], args.latency_ms / 1000)
+        relayed = {**options, "rootUrl": relay.url}
         bench_pool(relayed, args, f"through a relay adding {args.latency_ms:g} ms round trip", seed=False)
 
 

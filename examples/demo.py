@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import slugid
-import taskcluster
 import yaml
 from rich.console import Console
 
-from tcw.cli.task import fill_defaults
 from tcw.config import LocalQueueSettings
 from tcw.localqueue.server import LocalQueue
+from tcw.taskcluster_client import sync_queue
+from tcw.tasks import create_task
 
 HERE = Path(__file__).resolve().parent
 TASK_QUEUE = "tcw-demo/shell"
@@ -31,17 +30,12 @@ SCHEMA_URLS = json.dumps({TASK_QUEUE: "shell"})  # registry.schema_urls: the que
 WORKER_TIMEOUT = 45.0
 
 
-def task_definition(spec: dict[str, Any], task_queue_id: str) -> dict[str, Any]:
-    """An example task on the demo's queue, with the defaults `tcw task create` fills in."""
-    return fill_defaults({**spec, "taskQueueId": task_queue_id, "retries": 0})
-
-
 def create_example_tasks(queue: Any) -> dict[str, str]:
-    """taskId -> example name, for every examples/tasks/*.yml."""
+    """taskId -> example name for every examples/tasks/*.yml, with the defaults `tcw task create` fills in."""
     created = {}
     for path in sorted((HERE / "tasks").glob("*.yml")):
-        task_id = slugid.nice()
-        queue.createTask(task_id, task_definition(yaml.safe_load(path.read_text()), TASK_QUEUE))
+        spec = yaml.safe_load(path.read_text())
+        task_id = create_task(queue, {**spec, "taskQueueId": TASK_QUEUE, "retries": 0})
         created[task_id] = path.stem
     return created
 
@@ -97,7 +91,7 @@ def main() -> int:
     settings = LocalQueueSettings(db=":memory:", port=0, claim_work_wait=2.0, resolver_interval=1.0)
     with LocalQueue(settings) as local:
         print(f"local queue at {local.root_url}")
-        queue = taskcluster.Queue(local.client_options())
+        queue = sync_queue(local.client_options())
         created = create_example_tasks(queue)
         print(f"created {len(created)} tasks on {TASK_QUEUE}: {', '.join(created.values())}")
         code = run_worker(local, max_tasks=len(created))

@@ -6,8 +6,7 @@ Run it from the repository root (so that ``examples`` is importable) with
 
 from __future__ import annotations
 
-from tcw.engine.outcome import MalformedPayload
-from tcw.executors.base import TaskContext
+from tcw.executors.api import MalformedPayload, TaskContext
 
 
 async def greet(ctx: TaskContext) -> None:

@@ -489,8 +489,3 @@ def _check(config: Config, origins: Mapping[str, str]) -> list[str]:
             got = "" if leaf.secret else f", got {bounded(value)}"
             problems.append(f"{origins.get(key, key)}: {leaf.rule[1]}{got}")
     return problems
-
-
-def with_root_url(config: Config, root_url: str) -> Config:
-    """A copy of ``config`` pointing at another deployment (the local queue, in demos and tests)."""
-    return dataclasses.replace(config, root_url=root_url.rstrip("/"))

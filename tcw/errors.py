@@ -2,6 +2,11 @@
 
 Library code raises these and never calls ``sys.exit``; the CLI prints ``Error: <message>`` (one line per
 problem) and exits with ``exit_code``. The codes are documented in ``man/tcw.1``.
+
+The tree is flat so that ``except`` clauses never depend on their order: ``UsageError`` and
+``ConfigError`` are siblings, and so are the three ways a Taskcluster call fails (``TransientQueueError``,
+``QueueRefused``, ``RunGone``), under ``QueueUnavailable``, which catches any of them (and is raised as
+such by commands that need not tell them apart).
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ class UsageError(TcwError):
     exit_code = ExitCode.USAGE
 
 
-class ConfigError(UsageError):
+class ConfigError(TcwError):
     """A configuration has one or more problems; all of them are reported together."""
+
+    exit_code = ExitCode.USAGE
 
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems = tuple(problems)
@@ -50,3 +57,23 @@ class QueueUnavailable(TcwError):
     """Taskcluster could not be reached, or refused a call the command cannot do without."""
 
     exit_code = ExitCode.UNAVAILABLE
+
+
+class TransientQueueError(QueueUnavailable):
+    """A 5xx, a dropped connection or a timeout that the client's own retries did not get past."""
+
+
+class QueueRefused(QueueUnavailable):
+    """The service answered with a 4xx; ``message`` carries what it said."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RunGone(QueueUnavailable):
+    """A run-scoped call was refused because the run is over (cancelled, resolved, expired, unknown)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tcw.cli.run import identity_options, load_worker_config
-from tcw.engine.claim import Claim
-from tcw.engine.outcome import State
 from tcw.errors import ExitCode
+from tcw.executors.api import State
 
 if TYPE_CHECKING:  # the daemon pulls in aiohttp and taskcluster: only load them when the command runs
+    from tcw.engine.claim import Claim
     from tcw.engine.daemon import ClaimOnceResult
 
 _EXIT_CODES = {
@@ -59,12 +59,14 @@ def claim_once(
       4  nothing to claim within --wait seconds
       5  the queue could not be reached or refused a call
     """
-    from tcw.engine.daemon import claim_once as claim_one
+    from tcw.engine.daemon import prepare, run_claim_once
+    from tcw.executors.loader import resolve_executor
 
     config = load_worker_config(ctx, options)
     # JSON output is one document at the end; people see the task as soon as it is claimed.
     show = _ignore if output_format == "json" else _show_panel
-    result = claim_one(config, wait=wait, run=run_task, on_claimed=show)
+    setup = prepare(config, resolve_executor)
+    result = run_claim_once(config, setup, wait=wait, run=run_task, on_claimed=show)
     if output_format == "json":
         click.echo(json.dumps(_as_json(result), indent=2))
     elif result.record is not None:

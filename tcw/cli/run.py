@@ -103,7 +103,8 @@ def run(
     exception/worker-shutdown so the queue retries them. The daemon then exits 0, as it does
     after --max-tasks tasks or --idle-timeout seconds without work.
     """
-    from tcw.engine.daemon import run_daemon
+    from tcw.engine.daemon import prepare, run_daemon
+    from tcw.executors.loader import resolve_executor
 
     config = load_worker_config(
         ctx,
@@ -115,4 +116,4 @@ def run(
             "worker.idle_timeout": idle_timeout,
         },
     )
-    run_daemon(config)
+    run_daemon(config, prepare(config, resolve_executor))

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from datetime import UTC, date, datetime, timedelta
-from typing import IO, Any, TypeVar
+from datetime import UTC, date, datetime
+from typing import IO, Any
 
 import click
 import yaml
 
 from tcw.cli.main import pass_state
-from tcw.client_failures import ClientFailure, read_failure
-from tcw.errors import QueueUnavailable, TcwError, UsageError
-
-DEFAULT_DEADLINE = timedelta(days=1)
-DEFAULT_LIFETIME = timedelta(days=365)
-T = TypeVar("T")
+from tcw.errors import UsageError
 
 
 @click.group("task")
@@ -40,18 +32,15 @@ def create(source: IO[str], task_id: str | None, task_queue: str | None) -> None
 
     Missing created, deadline (+1 day), expires, payload and metadata are filled in.
     """
-    import taskcluster
+    from tcw.taskcluster_client import sync_queue
+    from tcw.tasks import create_task
 
     config = pass_state(click.get_current_context()).load()
     definition = _read_definition(source)
-    task_id = task_id or definition.pop("taskId", None) or taskcluster.slugId()
-    definition.pop("taskId", None)
     if task_queue is not None:
         definition = {k: v for k, v in definition.items() if k not in ("provisionerId", "workerType")}
         definition["taskQueueId"] = task_queue
-    queue = taskcluster.Queue(config.client_options())
-    _call(lambda: queue.createTask(task_id, fill_defaults(definition)), f"create task {task_id}")
-    click.echo(task_id)
+    click.echo(create_task(sync_queue(config.client_options()), definition, task_id))
 
 
 @task.command("status")
@@ -65,11 +54,11 @@ def create(source: IO[str], task_id: str | None, task_queue: str | None) -> None
 )
 def status(task_id: str, output_format: str) -> None:
     """Show the state and runs of task TASKID."""
-    import taskcluster
+    from tcw.taskcluster_client import sync_queue
+    from tcw.tasks import task_status
 
     config = pass_state(click.get_current_context()).load()
-    queue = taskcluster.Queue(config.client_options())
-    result = _call(lambda: queue.status(task_id), f"get the status of task {task_id}")["status"]
+    result = task_status(sync_queue(config.client_options()), task_id)
     if output_format == "json":
         click.echo(json.dumps(result, indent=2))
     else:
@@ -98,60 +87,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [_jsonable(item) for item in value]
     return value
-
-
-def fill_defaults(definition: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    """The definition with created/deadline/expires, payload and metadata filled where missing."""
-    now = now or datetime.now(UTC)
-    filled = dict(definition)
-    filled.setdefault("created", now.isoformat())
-    deadline = filled.setdefault("deadline", (now + DEFAULT_DEADLINE).isoformat())
-    if "expires" not in filled and isinstance(deadline, str):
-        with suppress(ValueError):  # a bad deadline is for the queue to report
-            deadline_at = datetime.fromisoformat(deadline.replace("Z", "+00:00"))
-            filled["expires"] = (deadline_at + DEFAULT_LIFETIME).isoformat()
-    filled.setdefault("payload", {})
-    metadata = filled.setdefault("metadata", {})
-    if isinstance(metadata, dict):
-        metadata.setdefault("name", "task created by tcw")
-        metadata.setdefault("description", "Created with `tcw task create`.")
-        metadata.setdefault("owner", f"tcw@{socket.gethostname()}")
-        metadata.setdefault("source", "https://github.com/taskcluster/taskcluster")
-    return filled
-
-
-def _call(function: Callable[[], T], what: str) -> T:
-    with queue_errors(what):
-        return function()
-
-
-@contextmanager
-def queue_errors(what: str) -> Iterator[None]:
-    """The official client's exceptions as tcw errors: bad input is a usage error, the rest unavailable."""
-    import taskcluster.exceptions as tc_errors
-
-    try:
-        yield
-    except tc_errors.TaskclusterAuthFailure as error:
-        failure = read_failure(error)
-        raise QueueUnavailable(f"cannot {what}: authentication failed: {failure.first_line}") from error
-    except tc_errors.TaskclusterRestFailure as error:
-        raise _rest_error(what, read_failure(error)) from error
-    except tc_errors.TaskclusterConnectionError as error:
-        failure = read_failure(error)
-        raise QueueUnavailable(
-            f"cannot {what}: the queue cannot be reached ({failure.first_line})"
-        ) from error
-    except tc_errors.TaskclusterFailure as error:
-        raise QueueUnavailable(f"cannot {what}: {read_failure(error).first_line}") from error
-
-
-def _rest_error(what: str, failure: ClientFailure) -> TcwError:
-    """Every reason the service gave: a 400 lists each broken rule on its own line."""
-    message = f"cannot {what}: {failure.status} {failure.message}"
-    if failure.status in (400, 404, 409):
-        return UsageError(message)
-    return QueueUnavailable(message)
 
 
 def _print_status(result: dict[str, Any]) -> None:

@@ -14,25 +14,22 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import aiohttp
-import taskcluster.aio.upload
-import taskcluster.exceptions
 
 from tcw.config import ArtifactStorage
-from tcw.engine.outcome import ResourceUnavailable, TaskFailed
-from tcw.engine.queue_port import QueueRefused, RunGone, RunPort, TransientQueueError, translate
+from tcw.engine.queue_port import RunPort
 from tcw.engine.retry import retrying
+from tcw.errors import QueueRefused, TransientQueueError
+from tcw.executors.api import ResourceUnavailable, TaskFailed
+from tcw.taskcluster_client import client_failures, connection_failures, translate, upload_object
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 UPLOAD_ATTEMPTS = 5
-_TRANSIENT = (
-    TransientQueueError,
-    aiohttp.ClientError,
-    TimeoutError,
-    taskcluster.exceptions.TaskclusterConnectionError,
-)
+_TRANSIENT: tuple[type[BaseException], ...] = (TransientQueueError, *connection_failures())
+# Not RunGone: a run that is over is the engine's to handle, not an unavailable resource.
+_FINAL_FAILURES: tuple[type[BaseException], ...] = (*_TRANSIENT, QueueRefused, *client_failures())
 _PUT_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120)
 
 
@@ -96,9 +93,7 @@ class RunArtifacts:
         """One retried step; a final failure (other than the run being over) is ``ResourceUnavailable``."""
         try:
             return await retrying(operation, transient=_TRANSIENT, attempts=self.attempts)
-        except RunGone:
-            raise
-        except (*_TRANSIENT, QueueRefused, taskcluster.exceptions.TaskclusterFailure) as error:
+        except _FINAL_FAILURES as error:
             raise ResourceUnavailable(f"{what} failed: {error}") from error
 
     async def _upload_object(self, name: str, source: Path | bytes, content_type: str, expires: str) -> None:
@@ -157,12 +152,5 @@ class RunArtifacts:
 
 
 async def _upload_to_object_service(name: str, source: Path | bytes, options: Mapping[str, Any]) -> None:
-    """The official client's upload (createUpload, the bytes inline or by PUT, finishUpload)."""
-    if isinstance(source, bytes):
-        call = taskcluster.aio.upload.uploadFromBuf(data=source, contentLength=len(source), **options)
-        await translate(f"upload {name}", call)
-        return
-    with source.open("rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        call = taskcluster.aio.upload.uploadFromFile(file=file, contentLength=size, **options)
-        await translate(f"upload {name}", call)
+    """The official client's upload, its failures as ours."""
+    await translate(f"upload {name}", upload_object(source, options))

@@ -9,10 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-
-def parse_time(text: str) -> datetime:
-    """The queue's timestamps (``2026-11-29T06:00:05.653Z``) as aware datetimes."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+from tcw.taskcluster_client import parse_time
 
 
 def seconds_until(moment: datetime) -> float:

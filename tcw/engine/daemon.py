@@ -1,14 +1,16 @@
 """The two ways to run the engine: `tcw run` (a daemon) and `tcw claim-once` (one task, for debugging).
 
-Both build the same ``Worker``: executor and payload check chosen before the first claim (so a bad config
-fails at once, not per task), one HTTP session for the worker's calls. The commands also remove the
-worker's own credentials from the environment any child process would inherit.
+``serve`` and ``serve_one`` are the coroutines; ``run_daemon`` and ``run_claim_once`` the process entry
+points around them, which also remove the worker's own credentials from the environment any child
+process would inherit. All build the same ``Worker``: executor and payload check chosen before the first
+claim (so a bad config fails at once, not per task), one HTTP session for the worker's calls.
 
 The payload check is the payload-schema registry entry of the worker's queue. A queue without one makes
 the worker refuse to start (``UsageError``, saying how to map the queue to a schema) unless
 ``worker.accept_any_payload`` (``--accept-any-payload``) is set.
 
-The executor is the first found of (``tcw.executors.loader.choose_executor``):
+The executor is the first found of (``tcw.engine.executor_choice.choose_executor``); the caller loads the
+chosen name (``tcw.executors.loader.resolve_executor``), so the engine never imports a concrete executor:
 
 1. the config's per-queue ``worker.executors`` mapping (``{"proj-*/signing": "signer"}``);
 2. the ``executor`` of the queue's registry entry (``"proj-*/signing": {schema: s.json, executor: signer}``
@@ -28,18 +30,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tcw.config import Config, WorkerSettings
+from tcw.engine.children import children_watched_by_pidfd
 from tcw.engine.claim import Claim
+from tcw.engine.executor_choice import choose_executor
 from tcw.engine.isolation import protect_worker_secrets
 from tcw.engine.queue_port import open_queue
 from tcw.engine.shutdown import stop_on_signals
 from tcw.engine.worker import PayloadCheck, RunRecord, Worker
 from tcw.errors import UsageError
-from tcw.executors.base import Executor
-from tcw.executors.process import children_watched_by_pidfd
+from tcw.executors.api import Executor
 
 log = logging.getLogger(__name__)
 
 DEFAULT_EXECUTOR = WorkerSettings().executor
+
+ExecutorLoader = Callable[[str], Executor]
+"""Turns an executor name (``shell``, an entry point, ``module:function``) into an executor."""
 
 
 def check_work_root(path: Path) -> None:
@@ -58,18 +64,17 @@ class WorkerSetup:
     payload_check: PayloadCheck | None
 
 
-def prepare(config: Config) -> WorkerSetup:
+def prepare(config: Config, load_executor: ExecutorLoader) -> WorkerSetup:
     """Choose the executor and payload check for the worker's queue (see the module docstring for the
     order); raises ``UsageError`` early."""
     from tcw.engine.payload import payload_check, registry_entry_for
-    from tcw.executors.loader import choose_executor, resolve_executor
 
     queue = config.worker.task_queue_id
     if not queue:
         raise UsageError("no task queue: give --task-queue P/W (or --provisioner-id and --worker-type)")
     entry = registry_entry_for(config, queue)
     choice = choose_executor(queue, config.worker, entry)
-    executor = resolve_executor(choice.spec)
+    executor = load_executor(choice.spec)
     log.info("task queue %s: executor %s, from %s", queue, choice.spec, choice.origin)
     if config.worker.executor not in (choice.spec, DEFAULT_EXECUTOR):  # a configured one set aside
         log.warning(
@@ -97,9 +102,9 @@ async def open_worker(config: Config, setup: WorkerSetup) -> AsyncIterator[Worke
             await worker.close()
 
 
-async def serve(config: Config, setup: WorkerSetup | None = None) -> list[RunRecord]:
+async def serve(config: Config, setup: WorkerSetup) -> list[RunRecord]:
     """Claim and run tasks until stopped (signals, ``max_tasks``, ``idle_timeout``)."""
-    async with open_worker(config, setup or prepare(config)) as worker:
+    async with open_worker(config, setup) as worker:
         log.info(
             "worker %s/%s serving %s with capacity %d",
             config.worker.worker_group,
@@ -119,10 +124,10 @@ def summarise(records: list[RunRecord]) -> str:
     return f"{len(records)} run{'s' if len(records) != 1 else ''}" + (f": {details}" if details else "")
 
 
-def run_daemon(config: Config) -> list[RunRecord]:
+def run_daemon(config: Config, setup: WorkerSetup) -> list[RunRecord]:
     """`tcw run`: the daemon, until a stop signal, ``max_tasks`` or ``idle_timeout``."""
     protect_worker_secrets()
-    return asyncio.run(serve(config))
+    return asyncio.run(serve(config, setup))
 
 
 @dataclass(frozen=True)
@@ -131,16 +136,16 @@ class ClaimOnceResult:
     record: RunRecord | None  # None: claimed but not run (released, or the run was not started)
 
 
-async def claim_one(
+async def serve_one(
     config: Config,
+    setup: WorkerSetup,
     *,
     wait: float,
     run: bool = True,
     on_claimed: Callable[[Claim], None] = lambda claim: None,
-    setup: WorkerSetup | None = None,
 ) -> ClaimOnceResult:
     """Claim at most one task within ``wait`` seconds; run and report it, or release it at once."""
-    async with open_worker(config, setup or prepare(config)) as worker:
+    async with open_worker(config, setup) as worker:
         claims = await worker.claim_within(wait, count=1)
         if not claims:
             return ClaimOnceResult(None, None)
@@ -152,9 +157,14 @@ async def claim_one(
         return ClaimOnceResult(claim, await worker.run_claimed(claim))
 
 
-def claim_once(
-    config: Config, *, wait: float, run: bool = True, on_claimed: Callable[[Claim], None] = lambda claim: None
+def run_claim_once(
+    config: Config,
+    setup: WorkerSetup,
+    *,
+    wait: float,
+    run: bool = True,
+    on_claimed: Callable[[Claim], None] = lambda claim: None,
 ) -> ClaimOnceResult:
     """`tcw claim-once`."""
     protect_worker_secrets()
-    return asyncio.run(claim_one(config, wait=wait, run=run, on_claimed=on_claimed))
+    return asyncio.run(serve_one(config, setup, wait=wait, run=run, on_claimed=on_claimed))

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable
 
 from tcw.engine.claim import Claim
-from tcw.engine.queue_port import RunGone, RunPort
+from tcw.engine.queue_port import RunPort
 from tcw.engine.retry import backoff_delay
-from tcw.errors import QueueUnavailable
+from tcw.errors import QueueRefused, RunGone, TransientQueueError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ async def _reclaim_once(claim: Claim, port: RunPort) -> str | None:
             lease = await port.reclaim()
         except RunGone as error:
             return f"the queue refused the reclaim, the run is over ({error.message})"
-        except QueueUnavailable as error:
+        except (TransientQueueError, QueueRefused) as error:
             left = claim.seconds_left()
             if left <= 0:
                 return f"reclaims failed until takenUntil passed ({error.message})"

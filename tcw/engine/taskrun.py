@@ -17,16 +17,13 @@ from pathlib import Path
 
 from tcw.engine.artifacts import RunArtifacts
 from tcw.engine.claim import Claim
-from tcw.engine.outcome import WorkerShutdown
 from tcw.engine.queue_port import RunPort
 from tcw.engine.tasklog import TaskLog
-from tcw.executors.base import Executor, TaskContext
+from tcw.executors.api import Executor, TaskContext, WorkerShutdown
 
 log = logging.getLogger(__name__)
 
 KILL_GRACE = 2.0
-LOG_NAME = "public/logs/live_backing.log"
-LIVE_LOG_NAME = "public/logs/live.log"
 
 
 class TaskRun:
@@ -40,7 +37,6 @@ class TaskRun:
         self.log_path = work_root / f"task_{claim.task_id}_{claim.run_id}.log"
         self.cancelled = asyncio.Event()
         self.lost: str | None = None
-        self.shutting_down = False
 
     def lose(self, why: str) -> None:
         """The run is over at the queue: stop the task and report nothing."""
@@ -51,7 +47,6 @@ class TaskRun:
 
     def shut_down(self) -> None:
         """The worker is stopping: stop the task; it is reported ``exception/worker-shutdown``."""
-        self.shutting_down = True
         self.cancelled.set()
 
     def prepare(self) -> TaskLog:

@@ -13,31 +13,33 @@ import logging
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tcw.config import Config
 from tcw.engine.artifacts import RunArtifacts
 from tcw.engine.claim import Claim
 from tcw.engine.identity import default_worker_id
 from tcw.engine.keepalive import keep_alive
-from tcw.engine.outcome import (
+from tcw.engine.outcome import resolve
+from tcw.engine.queue_port import QueuePort
+from tcw.engine.retry import backoff_delay
+from tcw.engine.tasklog import TaskLog
+from tcw.engine.taskrun import TaskRun
+from tcw.errors import QueueRefused, RunGone, TransientQueueError, UsageError
+from tcw.executors.api import (
+    LIVE_LOG_NAME,
+    LOG_NAME,
+    Executor,
     MalformedPayload,
     Reason,
     Resolution,
     State,
     TaskOutcome,
     WorkerShutdown,
-    resolve,
 )
-from tcw.engine.queue_port import QueuePort, QueueRefused, RunGone
-from tcw.engine.retry import backoff_delay
-from tcw.engine.tasklog import TaskLog
-from tcw.engine.taskrun import LIVE_LOG_NAME, LOG_NAME, TaskRun
-from tcw.errors import QueueUnavailable, UsageError
-from tcw.executors.base import Executor
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,10 @@ PayloadCheck = Callable[[Mapping[str, Any]], str | None]
 
 WORKER_SHUTDOWN = Resolution(State.EXCEPTION, Reason.WORKER_SHUTDOWN)
 RECORDS_KEPT = 10_000  # the most recent runs; a daemon must not grow with every task it ever ran
+
+T = TypeVar("T")
+RunKey = tuple[str, int]
+"""(taskId, runId): a retry of a task is another run, which may be active beside the old one's clean-up."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,14 @@ class RunRecord:
     duration: float
     work_dir: Path | None = None
     log_file: Path | None = None
+
+
+@dataclass
+class ActiveRun:
+    """A run between its claim and its record: what ``request_stop`` reaches and capacity counts."""
+
+    run: TaskRun
+    job: asyncio.Task[RunRecord] | None = None  # None when awaited directly (``run_once``, claim-once)
 
 
 class Worker:
@@ -83,8 +97,7 @@ class Worker:
         self.payload_check = payload_check
         self.work_root = Path(settings.work_root or Path(tempfile.gettempdir()) / "tcw-work")
         self.records: deque[RunRecord] = deque(maxlen=RECORDS_KEPT)
-        self._running: dict[str, asyncio.Task[RunRecord]] = {}
-        self._runs: dict[str, TaskRun] = {}
+        self._active: dict[RunKey, ActiveRun] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
         self._claimed = 0
         self._stopping = asyncio.Event()
@@ -92,12 +105,13 @@ class Worker:
         self._last_active = time.monotonic()
         self._empty_polls = 0
         self._failed_polls = 0
-        self._last_poll_error: QueueUnavailable | None = None
 
     # -- 1. claim ------------------------------------------------------------------------------------
 
     async def claim_work(self, count: int) -> list[Claim]:
-        """One ``claimWork`` long-poll for up to ``count`` tasks; empty answers and errors back off."""
+        """One ``claimWork`` long-poll for up to ``count`` tasks. Raises ``TransientQueueError``, or
+        ``QueueRefused`` (saying what to check when this worker never claimed anything); the loops that
+        call it decide whether to back off and try again."""
         polled = time.monotonic()
         try:
             claims = await self.port.claim_work(
@@ -105,24 +119,8 @@ class Worker:
             )
         except QueueRefused as error:
             if self._claimed == 0:  # refused from the start: credentials or scopes, not a passing fault
-                raise error.with_claim_hint(self.task_queue_id) from error
-            self._failed_polls += 1
-            log.error("claimWork refused: %s", error.message)
-            await asyncio.sleep(backoff_delay(self._failed_polls, 0.5, 30.0))
-            return []
-        except QueueUnavailable as error:
-            self._failed_polls += 1
-            self._last_poll_error = error
-            log.warning("claimWork failed: %s", error.message)
-            await asyncio.sleep(backoff_delay(self._failed_polls, 0.5, 30.0))
-            return []
-        self._failed_polls = 0
-        self._last_poll_error = None
-        if not claims:
-            self._empty_polls += 1
-            await asyncio.sleep(backoff_delay(self._empty_polls, 0.05, 2.0))
-            return []
-        self._empty_polls = 0
+                raise with_claim_hint(error, self.task_queue_id) from error
+            raise
         self._claimed += len(claims)
         waited = round(time.monotonic() - polled, 3)  # how long the long-poll took to bring work
         for claim in claims:
@@ -132,36 +130,74 @@ class Worker:
 
     async def claim_within(self, seconds: float, count: int = 1) -> list[Claim]:
         """Poll for up to ``seconds`` (or until asked to stop); a poll still waiting then is abandoned.
-        Unlike the daemon, which backs off and tries again, a poll that fails raises ``QueueUnavailable``."""
+        Unlike the daemon, which backs off and tries again, a poll that fails raises."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0 and not self.stopping:
-            claims = await self._poll(count, timeout=left)
+            claims = await self._unless_stopped(self._claim_pausing_when_empty(count), timeout=left)
             if claims:
                 return claims
-            if self._last_poll_error is not None:  # the client's retries failed: unreachable, not idle
-                raise self._last_poll_error
         return []
 
-    async def _poll(self, count: int, timeout: float | None) -> list[Claim]:
-        """One claim poll, abandoned when the worker is asked to stop or ``timeout`` passes."""
-        poll = asyncio.create_task(self.claim_work(count))
+    async def _claim_pausing_when_empty(self, count: int) -> list[Claim]:
+        """``claim_work``, then a short back-off when it brought nothing, so no caller spins."""
+        claims = await self.claim_work(count)
+        if claims:
+            self._empty_polls = 0
+            return claims
+        self._empty_polls += 1
+        await asyncio.sleep(backoff_delay(self._empty_polls, 0.05, 2.0))
+        return []
+
+    async def _claim_or_back_off(self, count: int) -> list[Claim]:
+        """The daemon's claim: a failed poll is logged and backed off, unless it is a refusal before the
+        first claim (wrong credentials or scopes, which no retry fixes)."""
+        try:
+            claims = await self._claim_pausing_when_empty(count)
+        except QueueRefused as error:
+            if self._claimed == 0:
+                raise
+            log.error("claimWork refused: %s", error.message)
+        except TransientQueueError as error:
+            log.warning("claimWork failed: %s", error.message)
+        else:
+            self._failed_polls = 0
+            return claims
+        self._failed_polls += 1
+        await asyncio.sleep(backoff_delay(self._failed_polls, 0.5, 30.0))
+        return []
+
+    async def _unless_stopped(self, work: Awaitable[T], timeout: float | None = None) -> T | None:
+        """``work``'s result, or None when the worker is asked to stop (or ``timeout`` passes) first, in
+        which case ``work`` is cancelled."""
+        job = asyncio.ensure_future(work)
         stop = asyncio.create_task(self._stopping.wait())
-        await asyncio.wait({poll, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if not poll.done():
-            poll.cancel()
+        try:
+            await asyncio.wait({job, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not job.done():
+                job.cancel()
+        if not job.done() or job.cancelled():
             with contextlib.suppress(asyncio.CancelledError):
-                await poll
-            return []
-        return poll.result()
+                await job
+            return None
+        return job.result()
 
     # -- 2. run --------------------------------------------------------------------------------------
 
     async def run_claimed(self, claim: Claim) -> RunRecord:
         """Run one claimed task to its end and report it; never raises for a task's sake."""
+        return await self._run_to_end(self._admit(claim))
+
+    def _admit(self, claim: Claim) -> ActiveRun:
+        active = ActiveRun(self._new_run(claim))
+        self._active[(claim.task_id, claim.run_id)] = active
+        return active
+
+    async def _run_to_end(self, active: ActiveRun) -> RunRecord:
         started = time.monotonic()
-        run = self._new_run(claim)
-        self._runs[claim.task_id] = run
+        run = active.run
+        claim = run.claim
         keeper = asyncio.create_task(self.keep_alive(run))
         try:
             try:
@@ -174,7 +210,7 @@ class Worker:
                 reported = await self.report(run, resolution)
         finally:
             keeper.cancel()
-            self._runs.pop(claim.task_id, None)
+            del self._active[(claim.task_id, claim.run_id)]
             if not self.settings.keep_workdir:
                 self._remove_in_background(run)
         kept = run.existing_files() if self.settings.keep_workdir else (None, None)
@@ -275,7 +311,7 @@ class Worker:
             except QueueRefused as error:
                 log.error("report refused: %s", error.message, extra=run.claim.log_fields)
                 return False
-            except QueueUnavailable as error:
+            except TransientQueueError as error:
                 left = run.claim.seconds_left()
                 if left <= 0:
                     log.error(
@@ -307,7 +343,8 @@ class Worker:
     def request_stop(self, *, immediate: bool = False) -> None:
         """First call: stop claiming, let runs finish within the grace; a second (or immediate) call: now."""
         if immediate or self._stopping.is_set():
-            log.warning("stopping now: %d running task(s) will be reported worker-shutdown", len(self._runs))
+            running = len(self._active)
+            log.warning("stopping now: %d running task(s) will be reported worker-shutdown", running)
             self._shut_down_runs()
             self._stopping.set()
             return
@@ -317,8 +354,8 @@ class Worker:
         asyncio.get_running_loop().call_later(grace, self._shut_down_runs)
 
     def _shut_down_runs(self) -> None:
-        for run in list(self._runs.values()):
-            run.shut_down()
+        for active in list(self._active.values()):
+            active.run.shut_down()
 
     @property
     def stopping(self) -> bool:
@@ -328,7 +365,7 @@ class Worker:
 
     async def run_once(self) -> list[RunRecord]:
         """One cycle: claim up to capacity (one long-poll), run what came, report it."""
-        claims = await self.claim_work(self.settings.capacity)
+        claims = await self._claim_or_back_off(self.settings.capacity)
         return list(await asyncio.gather(*(self.run_claimed(claim) for claim in claims)))
 
     async def run_forever(self) -> list[RunRecord]:
@@ -340,11 +377,12 @@ class Worker:
                 continue
             for claim in await self._claim_unless_stopped(free):
                 self._start(claim)
-        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        jobs = [active.job for active in self._active.values() if active.job is not None]
+        await asyncio.gather(*jobs, return_exceptions=True)
         return list(self.records)
 
     def _free_slots(self) -> int:
-        free = self.settings.capacity - len(self._running)
+        free = self.settings.capacity - len(self._active)
         if self.settings.max_tasks is not None:
             free = min(free, self.settings.max_tasks - self._claimed)
         return max(0, free)
@@ -355,40 +393,53 @@ class Worker:
         if self.settings.max_tasks is not None and self._claimed >= self.settings.max_tasks:
             return True
         idle = self.settings.idle_timeout
-        if idle is not None and not self._running and time.monotonic() - self._last_active >= idle:
+        if idle is not None and not self._active and time.monotonic() - self._last_active >= idle:
             log.info("idle for %.0f s: stopping", idle)
             return True
         return False
 
     async def _wait_for_slot(self) -> None:
         self._slot_freed.clear()
-        stop = asyncio.create_task(self._stopping.wait())
-        freed = asyncio.create_task(self._slot_freed.wait())
-        await asyncio.wait({stop, freed}, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        freed.cancel()
+        await self._unless_stopped(self._slot_freed.wait())
 
     async def _claim_unless_stopped(self, free: int) -> list[Claim]:
         """A claim poll abandoned when the worker is asked to stop or its idle time runs out."""
         idle = self.settings.idle_timeout
         timeout = None
-        if idle is not None and not self._running:
+        if idle is not None and not self._active:
             timeout = max(0.0, idle - (time.monotonic() - self._last_active))
-        return await self._poll(free, timeout)
+        return await self._unless_stopped(self._claim_or_back_off(free), timeout) or []
 
     def _start(self, claim: Claim) -> None:
-        key = f"{claim.task_id}/{claim.run_id}"
         self._last_active = time.monotonic()
-        job = asyncio.create_task(self.run_claimed(claim))
-        self._running[key] = job
-        job.add_done_callback(lambda _: self._finished(key, job))
+        active = self._admit(claim)
+        active.job = asyncio.create_task(self._run_to_end(active))
+        active.job.add_done_callback(lambda job: self._finished(claim, job))
 
-    def _finished(self, key: str, job: asyncio.Task[RunRecord]) -> None:
-        self._running.pop(key, None)
+    def _finished(self, claim: Claim, job: asyncio.Task[RunRecord]) -> None:
         if not job.cancelled() and job.exception() is not None:
-            log.error("run %s ended with an error in the worker", key, exc_info=job.exception())
+            log.error(
+                "run %s/%s ended with an error in the worker",
+                claim.task_id,
+                claim.run_id,
+                exc_info=job.exception(),
+            )
         self._last_active = time.monotonic()
         self._slot_freed.set()
+
+
+def with_claim_hint(error: QueueRefused, task_queue_id: str) -> QueueRefused:
+    """A refusal of ``claimWork`` with what to check: the worker's credentials or its scopes."""
+    if error.status == 401:
+        hint = "check the worker's credentials (TASKCLUSTER_CLIENT_ID/ACCESS_TOKEN)"
+    elif error.status == 403:
+        hint = (
+            f"the worker's client needs the scopes queue:claim-work:{task_queue_id} and "
+            "queue:worker-id:<workerGroup>/<workerId>"
+        )
+    else:
+        return QueueRefused(error.message, error.status)
+    return QueueRefused(f"{error.message}\n{hint}", error.status)
 
 
 def _describe(ending: BaseException) -> str:

@@ -3,8 +3,7 @@
 A purpose-specific worker is one function. Put it in an importable module::
 
     # mysigner.py
-    from tcw.engine.outcome import MalformedPayload
-    from tcw.executors.base import TaskContext
+    from tcw.executors.api import MalformedPayload, TaskContext
 
     async def sign(ctx: TaskContext) -> None:
         if "file" not in ctx.payload:
@@ -22,8 +21,8 @@ and run ``tcw run --executor mysigner:sign``. Or register it in the package that
 
 and use ``--executor signer``, or pick it for some task queues only with the config's
 ``worker.executors`` (``{"proj-release/signing-*": "signer"}``) or with the ``executor`` of the queue's
-payload-schema registry entry (see :func:`choose_executor` for which wins). Returning resolves the run
-``completed``; raising a ``tcw.engine.outcome`` exception resolves it as that exception says. A plain
+payload-schema registry entry (``tcw.engine.executor_choice`` says which wins). Returning resolves the
+run ``completed``; raising a ``tcw.executors.api`` exception resolves it as that exception says. A plain
 ``def`` handler works too: it runs in a thread so it cannot block the worker's event loop, and it should
 check ``ctx.cancelled.is_set()`` during long work, since a thread cannot be interrupted.
 """
@@ -35,18 +34,12 @@ import functools
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tcw.config import WorkerSettings
-from tcw.errors import ConfigError, UsageError
-from tcw.executors.base import Executor, TaskContext
+from tcw.errors import UsageError
+from tcw.executors.api import Executor, TaskContext
 from tcw.executors.shell import ShellExecutor
-from tcw.registry import keys
-
-if TYPE_CHECKING:
-    from tcw.registry import RegistryEntry
 
 ENTRY_POINT_GROUP = "tcw.executors"
 BUILTIN_EXECUTORS: Mapping[str, Callable[[], Executor]] = {"shell": ShellExecutor}
@@ -68,56 +61,6 @@ def resolve_executor(spec: str) -> Executor:
 def known_executor_names() -> list[str]:
     """Built-in names and the entry points installed in ``tcw.executors``."""
     return sorted(set(BUILTIN_EXECUTORS) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
-
-
-@dataclass(frozen=True)
-class ExecutorChoice:
-    spec: str
-    origin: str  # where the choice came from, for the worker's start-up log line
-
-
-def choose_executor(
-    task_queue_id: str, settings: WorkerSettings, registry_entry: RegistryEntry | None
-) -> ExecutorChoice:
-    """The executor for the worker's queue, first found of:
-
-    1. the config's per-queue ``worker.executors`` mapping (the most specific key matching the queue);
-    2. the ``executor`` of the queue's payload-schema registry entry (an index file's
-       ``{schema: ..., executor: ...}``, an entry point's ``PayloadSchema``, or the built-in schema's own:
-       ``shell`` for ``shell``);
-    3. ``worker.executor`` (``--executor``; default ``shell``).
-
-    The registry entry comes before ``worker.executor`` because it describes that queue's payloads, which
-    the executor must understand; ``worker.executors`` overrides both for the queues it names.
-    """
-    key = per_queue_key(task_queue_id, settings.executors)
-    if key is not None:
-        return ExecutorChoice(settings.executors[key], f"worker.executors[{key!r}]")
-    if registry_entry is not None and registry_entry.executor:
-        return ExecutorChoice(registry_entry.executor, f"registry entry {registry_entry.describe()}")
-    return ExecutorChoice(settings.executor, "worker.executor")
-
-
-def per_queue_key(task_queue_id: str, per_queue: Mapping[str, str]) -> str | None:
-    """The key of ``per_queue`` that applies to ``task_queue_id`` (``provisionerId/workerType``), if any.
-
-    Keys are task queue ids or globs over them, matched as the payload-schema registry matches its keys:
-    an exact key beats any glob, then the glob with more literal characters wins. Two equally specific
-    globs that both match are a configuration error rather than a coin toss.
-    """
-    candidates = [key for key in per_queue if keys.matches(key, task_queue_id)]
-    if not candidates:
-        return None
-    best = max(keys.specificity(key) for key in candidates)
-    tied = sorted(key for key in candidates if keys.specificity(key) == best)
-    if len(tied) > 1:
-        raise ConfigError(
-            [
-                f"worker.executors: task queue {task_queue_id} matches {' and '.join(tied)} "
-                "equally; make one of them more specific"
-            ]
-        )
-    return tied[0]
 
 
 def as_executor(handler: object, spec: str) -> Executor:

@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tcw.engine.outcome import (
+from tcw.executors.api import (
+    RESERVED_ARTIFACT_NAMES,
     IntermittentTask,
     MalformedPayload,
     ResourceUnavailable,
+    TaskContext,
     TaskFailed,
     TaskOutcome,
     WorkerShutdown,
 )
-from tcw.engine.taskrun import LIVE_LOG_NAME, LOG_NAME
-from tcw.executors.base import TaskContext
 from tcw.executors.process import (
     DEFAULT_CANCEL_GRACE,
     DEFAULT_GRACE,
@@ -41,7 +41,6 @@ from tcw.executors.process import (
 
 # Set by the worker for every command; a payload's ``env`` cannot override them (as in generic-worker).
 FIXED_ENV = ("TASK_ID", "RUN_ID", "TASK_GROUP_ID", "TASKCLUSTER_ROOT_URL", "TASK_WORKDIR")
-RESERVED_ARTIFACT_NAMES = frozenset({LOG_NAME, LIVE_LOG_NAME})
 
 
 @dataclass(frozen=True)
@@ -310,23 +309,41 @@ async def _publish(ctx: TaskContext, spec: ArtifactSpec) -> list[str]:
 
 async def _publish_directory(ctx: TaskContext, spec: ArtifactSpec, root: Path, source: Path) -> list[str]:
     """Every file under ``source`` as ``<name>/<relative path>``; symlinks leading outside the task dir
-    are refused, or a task could publish the worker's own files."""
+    are refused, or a task could publish the worker's own files. The tree is walked in a thread: a task
+    can leave one large enough to stall every other run on the event loop."""
     problems = []
     prefix = spec.name.rstrip("/")
     ctx.log.info("Uploading directory artifact %s from %s", prefix, spec.path)
+    for entry in await asyncio.to_thread(_walk_files, root, source):
+        name = f"{prefix}/{entry.relative}"
+        if not entry.inside:
+            shown = f"{spec.path.rstrip('/')}/{entry.relative}"
+            why = "leads outside the task directory"
+            problems.append(await _error(ctx, spec, name, shown, "invalid-resource-on-worker", why))
+        elif entry.is_file:
+            await ctx.artifacts.upload(name, entry.target, expires=spec.expires)
+    return problems
+
+
+@dataclass(frozen=True)
+class _WalkedFile:
+    relative: str  # under the artifact's directory, with / separators
+    target: Path  # symlinks resolved
+    inside: bool  # whether the target is within the task directory
+    is_file: bool
+
+
+def _walk_files(root: Path, source: Path) -> list[_WalkedFile]:
+    found = []
     for directory, _, files in sorted(os.walk(source)):
         for file_name in sorted(files):
             path = Path(directory, file_name)
-            relative = path.relative_to(source).as_posix()
-            name = f"{prefix}/{relative}"
             target = path.resolve()
-            if not target.is_relative_to(root):
-                shown = f"{spec.path.rstrip('/')}/{relative}"
-                why = "leads outside the task directory"
-                problems.append(await _error(ctx, spec, name, shown, "invalid-resource-on-worker", why))
-            elif target.is_file():
-                await ctx.artifacts.upload(name, target, expires=spec.expires)
-    return problems
+            inside = target.is_relative_to(root)
+            found.append(
+                _WalkedFile(path.relative_to(source).as_posix(), target, inside, inside and target.is_file())
+            )
+    return found
 
 
 async def _error(ctx: TaskContext, spec: ArtifactSpec, name: str, path: str, reason: str, why: str) -> str:

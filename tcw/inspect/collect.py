@@ -1,9 +1,10 @@
 """Collecting task statuses and worker records from the queue, concurrently and each only once.
 
-Every call goes through the official ``taskcluster.aio`` client (its hawk signing and retries) behind one
-semaphore, so ``--concurrency`` bounds the requests in flight however many sources are given. Task groups
-come first because one ``listTaskGroup`` page carries a thousand statuses; the per-task ``status`` calls
-that recent tasks and explicit ids need are then made only for tasks not already known.
+Every call goes through the official ``taskcluster.aio`` client (its hawk signing and retries, built by
+``tcw.taskcluster_client``) behind one semaphore, so ``--concurrency`` bounds the requests in flight
+however many sources are given. Task groups come first because one ``listTaskGroup`` page carries a
+thousand statuses; the per-task ``status`` calls that recent tasks and explicit ids need are then made
+only for tasks not already known.
 """
 
 from __future__ import annotations
@@ -19,13 +20,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
-import taskcluster
-import taskcluster.aio
-import taskcluster.exceptions
 
-from tcw.client_failures import ClientFailure, read_failure
 from tcw.errors import QueueUnavailable, UsageError
 from tcw.inspect.runs import WorkerInfo, WorkerKey
+from tcw.taskcluster_client import ClientFailure, aio_queue, aio_session, client_failures, read_failure
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +94,7 @@ class QueueReader:
             self._calls[method] += 1
             try:
                 return await getattr(self._queue, method)(*args, **kwargs)
-            except (taskcluster.exceptions.TaskclusterFailure, aiohttp.ClientError, TimeoutError) as error:
+            except client_failures() as error:
                 failure = read_failure(error)
                 if missing_ok and failure.status == 404:
                     return None
@@ -247,8 +245,8 @@ async def queue_reader(
 ) -> AsyncIterator[QueueReader]:
     """A reader over one HTTP session (connections are reused across all calls), closed on exit."""
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-    async with taskcluster.aio.createSession(timeout=timeout) as session:
-        yield QueueReader(taskcluster.aio.Queue(dict(client_options), session=session), concurrency, calls)
+    async with aio_session(timeout=timeout) as session:
+        yield QueueReader(aio_queue(client_options, session), concurrency, calls)
 
 
 async def collect(

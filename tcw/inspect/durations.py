@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from tcw.errors import UsageError
+from tcw.taskcluster_client import parse_time
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -27,7 +28,7 @@ def parse_until(text: str, now: datetime) -> datetime:
     except UsageError:
         pass
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = parse_time(text)
     except ValueError:
         raise UsageError(f"--until: {text!r} is neither a duration (7d) nor a date (3000-01-01)") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tcw.taskcluster_client import parse_time
+
 # Exception reasons that point at the worker rather than the task or the user. `worker-shutdown` is spot
 # churn and `malformed-payload`, `intermittent-task`, `canceled`, `deadline-exceeded`, `superseded` are
 # the task's or the user's doing, so none of those make a run "bad" for the worker.
@@ -51,9 +53,9 @@ class WorkerInfo:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> WorkerInfo:
         return cls(
-            quarantine_until=parse_time(record.get("quarantineUntil")),
-            first_claim=parse_time(record.get("firstClaim")),
-            last_date_active=parse_time(record.get("lastDateActive")),
+            quarantine_until=optional_time(record.get("quarantineUntil")),
+            first_claim=optional_time(record.get("firstClaim")),
+            last_date_active=optional_time(record.get("lastDateActive")),
         )
 
     def quarantined(self, now: datetime) -> bool:
@@ -96,11 +98,11 @@ class Run:
         return f"{root_url.rstrip('/')}/tasks/{self.task_id}/runs/{self.run_id}"
 
 
-def parse_time(value: Any) -> datetime | None:
-    """Taskcluster's ISO 8601 timestamps (``2026-01-01T00:00:00.000Z``) as aware datetimes."""
+def optional_time(value: Any) -> datetime | None:
+    """A timestamp a record may lack (None, or absent: no such moment yet)."""
     if not isinstance(value, str) or not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parse_time(value)
 
 
 def format_time(value: datetime | None) -> str | None:
@@ -123,9 +125,9 @@ def runs_of_status(status: Mapping[str, Any]) -> Iterator[Run]:
             state=raw["state"],
             reason_created=raw.get("reasonCreated", ""),
             reason_resolved=raw.get("reasonResolved"),
-            scheduled=parse_time(raw.get("scheduled")),
-            started=parse_time(raw.get("started")),
-            resolved=parse_time(raw.get("resolved")),
+            scheduled=optional_time(raw.get("scheduled")),
+            started=optional_time(raw.get("started")),
+            resolved=optional_time(raw.get("resolved")),
         )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from tcw.config import RegistrySettings
-from tcw.errors import ConfigError, ExitCode, UsageError
+from tcw.errors import ExitCode, UsageError
 from tcw.registry.documents import Document, Subject, subject_of
 from tcw.registry.entry import RegistryEntry
 from tcw.registry.problems import PayloadProblem
@@ -107,9 +107,7 @@ def check_document(document: Document, chooser: SchemaChooser) -> DocumentResult
     result = replace(result, is_task=subject.is_task, task_queue_id=chooser.queue_for(subject))
     try:
         entry = chooser.entry_for(subject)
-    except ConfigError:
-        raise
-    except UsageError as error:
+    except UsageError as error:  # a ConfigError (a broken registry) is not one: it stops all
         return replace(result, error=error.message)
     if not subject.has_payload:
         missing = PayloadProblem("payload", "required", "the task definition has no payload")

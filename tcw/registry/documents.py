@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from tcw.client_failures import ClientFailure, read_failure
+from tcw.taskcluster_client import ClientFailure, client_failures, read_failure, sync_queue
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -135,14 +135,12 @@ def _loader() -> type[Any]:
 
 def fetch_tasks(task_ids: Iterable[str], client_options: Mapping[str, Any]) -> Iterator[Document]:
     """Live task definitions from the queue, through the official client; a failure is that task's error."""
-    import taskcluster
-
-    queue = taskcluster.Queue(dict(client_options))
+    queue = sync_queue(client_options)
     for task_id in task_ids:
         source = f"task {task_id}"
         try:
             yield Document(source, content=queue.task(task_id), task_id=task_id)
-        except taskcluster.exceptions.TaskclusterFailure as error:
+        except client_failures() as error:
             yield Document(
                 source, error=f"cannot fetch: {_fetch_failure(read_failure(error))}", task_id=task_id
             )

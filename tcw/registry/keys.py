@@ -97,12 +97,19 @@ def find_ties(keys: Iterable[str]) -> list[tuple[str, str]]:
     ]
 
 
-def best_key(keys: Iterable[str], task_queue_id: str) -> str | None:
-    """The most specific key matching ``task_queue_id`` (ties were refused at load)."""
+def most_specific(keys: Iterable[str], task_queue_id: str) -> list[str]:
+    """The keys matching ``task_queue_id`` with the highest specificity, sorted; more than one is a tie."""
     candidates = [key for key in keys if is_queue_key(key) and matches(key, task_queue_id)]
     if not candidates:
-        return None
-    return max(candidates, key=lambda key: (specificity(key), key))
+        return []
+    best = max(specificity(key) for key in candidates)
+    return sorted(key for key in candidates if specificity(key) == best)
+
+
+def best_key(keys: Iterable[str], task_queue_id: str) -> str | None:
+    """The most specific key matching ``task_queue_id`` (ties were refused at load)."""
+    tied = most_specific(keys, task_queue_id)
+    return tied[-1] if tied else None
 
 
 def nearest(keys: Iterable[str], wanted: str, count: int = 3) -> list[str]:

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import slugid
 import taskcluster
 
+from tcw import tasks
 from tcw.config import Config, load_config
 from tcw.engine.daemon import WorkerSetup, prepare, serve
 from tcw.engine.worker import RunRecord
-from tcw.executors.base import Executor
+from tcw.executors.api import Executor
+from tcw.executors.loader import resolve_executor
 
 PROVISIONER = "tcw-test"
 WORKER_TYPE = "engine"
@@ -58,9 +59,7 @@ def task_definition(
 
 
 def create_task(queue: Any, payload: Mapping[str, Any], **options: Any) -> str:
-    task_id: str = slugid.nice()
-    queue.createTask(task_id, task_definition(payload, **options))
-    return task_id
+    return tasks.create_task(queue, task_definition(payload, **options))
 
 
 def shell(*commands: str | list[str], max_run_time: int = 30, **extra: Any) -> dict[str, Any]:
@@ -118,10 +117,15 @@ def worker_config(tmp_path: Path) -> MakeConfig:
     return make
 
 
+def prepare_worker(config: Config) -> WorkerSetup:
+    """What `tcw run` and `tcw claim-once` decide before the first claim, loading executors as they do."""
+    return prepare(config, resolve_executor)
+
+
 async def run_worker(
     config: Config, executor: Executor | None = None, payload_check: Any = None
 ) -> list[RunRecord]:
     """The real loop to its end (``max_tasks`` or ``idle_timeout``), with the configured executor unless
     a test handler is given."""
-    setup = WorkerSetup(executor, payload_check) if executor is not None else prepare(config)
+    setup = WorkerSetup(executor, payload_check) if executor is not None else prepare_worker(config)
     return await asyncio.wait_for(serve(config, setup), timeout=90)

@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from tcw.engine.outcome import TaskFailed
+from tcw.executors.api import TaskFailed
 from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, shell
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -162,3 +163,42 @@ async def test_run_once_is_one_claim_run_report_cycle(
         records = await worker.run_once()
     assert len(records) == 2 and all(record.reported for record in records)
     assert sorted(last_run(queue, task_id) for task_id in task_ids) == ["completed", "completed", "pending"]
+
+
+async def test_a_retry_claimed_while_its_lost_run_is_torn_down_is_still_stopped_on_request(
+    make_local_queue: Any, worker_config: MakeConfig
+) -> None:
+    """Run 0 is lost (resolved behind the worker's back, so its reclaim answers 409) while the same worker,
+    with a free slot, has claimed run 1; run 0's clean-up must not take run 1 out of ``request_stop``'s
+    reach."""
+    import taskcluster
+
+    from tcw.engine.daemon import WorkerSetup, open_worker
+    from tcw.executors.api import WorkerShutdown
+
+    local = make_local_queue(claim_timeout=3, resolver_interval=0.2)
+    queue = taskcluster.Queue(local.client_options())
+    task_id = create_task(queue, {}, retries=1)
+    retry_started = asyncio.Event()
+
+    async def handler(ctx: Any) -> None:
+        if ctx.run_id == 0:
+            await asyncio.to_thread(queue.reportException, task_id, "0", {"reason": "worker-shutdown"})
+            await asyncio.wait_for(retry_started.wait(), 10)
+            await asyncio.wait_for(ctx.cancelled.wait(), 10)  # the reclaim found the run over
+            return
+        retry_started.set()
+        with contextlib.suppress(TimeoutError):  # not stopped: the run completes, and the test fails
+            await asyncio.wait_for(ctx.cancelled.wait(), 8)
+            raise WorkerShutdown("stopped")
+
+    config = worker_config(local, capacity=2, idle_timeout=None)
+    async with open_worker(config, WorkerSetup(handler, None)) as worker:
+        serving = asyncio.create_task(worker.run_forever())
+        while not any(record.run_id == 0 for record in worker.records):
+            await asyncio.sleep(0.05)
+        worker.request_stop(immediate=True)
+        records = await asyncio.wait_for(serving, 20)
+    retry = next(record for record in records if record.run_id == 1)
+    assert str(retry.resolution) == "exception/worker-shutdown"
+    assert last_run(queue, task_id) == "exception/worker-shutdown"

@@ -1,7 +1,7 @@
 """Property tests: whatever payload a task carries, the worker resolves it exactly once and never hangs.
 
 Each example is a real task on the local queue, claimed and run in-process through the path `tcw
-claim-once` takes (``claim_one``), with the built-in ``shell`` schema checking payloads. A payload the
+claim-once` takes (``serve_one``), with the built-in ``shell`` schema checking payloads. A payload the
 schema rejects must resolve ``exception/malformed-payload``; one it accepts runs (the commands are drawn
 from harmless ones, never from generated text) and resolves as the run went.
 """
@@ -15,9 +15,9 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tcw.engine.daemon import claim_one, prepare
+from tcw.engine.daemon import serve_one
 from tcw.registry import builtin_schema
-from tests.engine.conftest import MakeConfig, create_task, runs
+from tests.engine.conftest import MakeConfig, create_task, prepare_worker, runs
 
 SCALARS = (
     st.none()
@@ -107,7 +107,7 @@ def assert_resolved_once(
 ) -> None:
     task_id = create_task(queue, payload)
     config = worker_config(local)
-    result = asyncio.run(asyncio.wait_for(claim_one(config, wait=5, setup=prepare(config)), RUN_TIMEOUT))
+    result = asyncio.run(asyncio.wait_for(serve_one(config, prepare_worker(config), wait=5), RUN_TIMEOUT))
     assert result.claim is not None and result.claim.task_id == task_id
     assert result.record is not None and result.record.reported
     task_runs = runs(queue, task_id)

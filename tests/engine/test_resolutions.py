@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tcw.engine.outcome import TaskFailed
+from tcw.executors.api import TaskFailed
 from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, runs, shell
 
 

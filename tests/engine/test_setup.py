@@ -10,7 +10,6 @@ import pytest
 import requests
 import slugid
 
-from tcw.engine.daemon import prepare
 from tcw.errors import UsageError
 from tcw.executors.shell import ShellExecutor
 from tests.engine.conftest import (
@@ -18,6 +17,7 @@ from tests.engine.conftest import (
     MakeConfig,
     create_task,
     last_run,
+    prepare_worker,
     shell,
     task_definition,
     worker_env,
@@ -73,22 +73,22 @@ def test_executor_precedence_per_queue_config_then_registry_entry_then_worker_ex
     fallback = f"{HANDLERS}:Namespace.handler"
 
     registry_wins = worker_config(local_queue, **common, executor=fallback)
-    assert prepare(registry_wins).executor is handlers.async_handler
+    assert prepare_worker(registry_wins).executor is handlers.async_handler
 
     per_queue = {"tcw-test/eng*": f"{HANDLERS}:failing_handler", "other/*": fallback}
     config_wins = worker_config(local_queue, **common, executor=fallback, executors=per_queue)
-    assert getattr(prepare(config_wins).executor, "__wrapped__", None) is handlers.failing_handler
+    assert getattr(prepare_worker(config_wins).executor, "__wrapped__", None) is handlers.failing_handler
 
     elsewhere = worker_config(local_queue, **common, executor=fallback, provisioner_id="other-prov")
     with_any_payload = worker_config(
         local_queue, **common, executor=fallback, provisioner_id="other-prov", accept_any_payload=True
     )
     with pytest.raises(UsageError):
-        prepare(elsewhere)  # no entry for other-prov/engine: refused, as the next test shows in detail
-    assert prepare(with_any_payload).executor is handlers.Namespace.handler
+        prepare_worker(elsewhere)  # no entry for other-prov/engine: refused, as the next test shows in detail
+    assert prepare_worker(with_any_payload).executor is handlers.Namespace.handler
 
     mapped_to_shell = worker_config(local_queue, executor=fallback)  # TASK_QUEUE: shell (the built-in)
-    assert isinstance(prepare(mapped_to_shell).executor, ShellExecutor)
+    assert isinstance(prepare_worker(mapped_to_shell).executor, ShellExecutor)
 
 
 def test_a_queue_without_a_schema_is_refused_unless_any_payload_is_accepted(
@@ -96,7 +96,7 @@ def test_a_queue_without_a_schema_is_refused_unless_any_payload_is_accepted(
 ) -> None:
     for executor in ("shell", "examples.handler:greet"):
         with pytest.raises(UsageError) as refused:
-            prepare(worker_config(local_queue, schemas={}, executor=executor))
+            prepare_worker(worker_config(local_queue, schemas={}, executor=executor))
         message = str(refused.value)
         assert f"no payload schema for task queue {TASK_QUEUE}" in message
         assert f'registry: {{schema_urls: {{"{TASK_QUEUE}": shell}}}}' in message
@@ -104,9 +104,9 @@ def test_a_queue_without_a_schema_is_refused_unless_any_payload_is_accepted(
         assert "index.yaml" in message and "--accept-any-payload" in message
         assert refused.value.exit_code == 2
 
-    accepting = prepare(worker_config(local_queue, schemas={}, accept_any_payload=True))
+    accepting = prepare_worker(worker_config(local_queue, schemas={}, accept_any_payload=True))
     assert isinstance(accepting.executor, ShellExecutor) and accepting.payload_check is None
-    checked = prepare(worker_config(local_queue))
+    checked = prepare_worker(worker_config(local_queue))
     assert checked.payload_check is not None and checked.payload_check({"command": ["true"]})
 
 

@@ -11,8 +11,10 @@ from tcw.engine.claim import Claim
 from tcw.engine.identity import sanitise_id
 from tcw.engine.isolation import scrub_worker_credentials
 from tcw.engine.keepalive import reclaim_delay
-from tcw.engine.queue_port import RUN_OVER, QueueRefused, RunGone, TransientQueueError, translate
+from tcw.engine.queue_port import RUN_OVER
 from tcw.engine.retry import backoff_delay
+from tcw.errors import QueueRefused, RunGone, TransientQueueError
+from tcw.taskcluster_client import translate
 
 
 @pytest.mark.parametrize(

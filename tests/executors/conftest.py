@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tcw.executors.base import TaskContext
+from tcw.executors.api import TaskContext
 
 SCRIPTS = Path(__file__).parent / "scripts"
 PYTHON = sys.executable

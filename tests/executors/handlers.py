@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tcw.engine.outcome import TaskFailed
-from tcw.executors.base import TaskContext
+from tcw.executors.api import TaskContext, TaskFailed
 
 NOT_CALLABLE = 42
 

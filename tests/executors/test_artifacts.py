@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tcw.engine.outcome import ResourceUnavailable, TaskFailed
+from tcw.executors.api import ResourceUnavailable, TaskFailed
 from tcw.executors.shell import ShellExecutor
 from tests.executors.conftest import MakeRun
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from tcw.config import WorkerSettings
-from tcw.engine.outcome import TaskFailed
+from tcw.engine.executor_choice import choose_executor
 from tcw.errors import ConfigError, UsageError
-from tcw.executors.loader import choose_executor, known_executor_names, resolve_executor
+from tcw.executors.api import TaskFailed
+from tcw.executors.loader import known_executor_names, resolve_executor
 from tcw.executors.shell import ShellExecutor
 from tcw.registry import builtin_schema
 from tests.executors.conftest import MakeRun

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tcw.engine.outcome import IntermittentTask, MalformedPayload, TaskFailed
+from tcw.executors.api import IntermittentTask, MalformedPayload, TaskFailed
 from tcw.executors.shell import ShellExecutor
 from tests.executors.conftest import MakeRun, our_zombies, script
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tcw.engine.outcome import TaskFailed, WorkerShutdown
+from tcw.engine.children import children_watched_by_pidfd
 from tcw.engine.taskrun import KILL_GRACE
-from tcw.executors.process import DEFAULT_CANCEL_GRACE, children_watched_by_pidfd, run_process
+from tcw.executors.api import TaskFailed, WorkerShutdown
+from tcw.executors.process import DEFAULT_CANCEL_GRACE, run_process
 from tcw.executors.shell import ShellExecutor
 from tests.executors.conftest import MakeRun, is_running, our_zombies, script, wait_for_pids
 

@@ -1,11 +1,11 @@
-"""One reading of the official client's failures, for every kind it raises."""
+"""The adapter reads the official client's failures one way, for every kind it raises."""
 
 from __future__ import annotations
 
 import aiohttp
 import taskcluster.exceptions as tc
 
-from tcw.client_failures import read_failure
+from tcw.taskcluster_client import read_failure
 
 
 def test_a_refusal_keeps_every_reason_and_drops_the_request_details() -> None:

@@ -1,0 +1,166 @@
+"""The executor contract: everything a handler (an executor) sees and may raise. Public plugin API.
+
+An executor is an async callable taking a ``TaskContext``. It returns to resolve the run ``completed`` or
+raises one of the ``TaskOutcome`` exceptions below (``TaskFailed``, ``MalformedPayload``, ...) to resolve it
+otherwise; each carries its resolution, so the engine never guesses. Anything else raised is a bug and
+resolves ``exception/internal-error``. The engine owns the claim: it keeps it alive, swaps credentials,
+uploads the task log, and sets ``cancelled`` when the run is over (reclaim answered 409, shutdown,
+maxRunTime); an executor must stop its work promptly once ``cancelled`` is set. docs/plugin-api.md says
+what a handler may rely on and what it must not do. A purpose-specific worker is one such function:
+
+    async def sign(ctx: TaskContext) -> None:
+        ctx.log.info("signing %s", ctx.payload["file"])
+        await ctx.artifacts.upload("public/signed.bin", ctx.work_dir / "signed.bin")
+
+The engine depends on this module and never on a concrete executor; executors depend on this module and
+never on the engine. Keep it small: every name here is a promise to plugin authors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from tcw.errors import TcwError
+
+LOG_NAME = "public/logs/live_backing.log"
+"""The task log artifact the engine uploads at the end of every run; executors must not create it."""
+LIVE_LOG_NAME = "public/logs/live.log"
+"""A link to ``LOG_NAME`` (the name Taskcluster's UI opens); reserved like it."""
+RESERVED_ARTIFACT_NAMES = frozenset({LOG_NAME, LIVE_LOG_NAME})
+
+
+class Reason(StrEnum):
+    """The ``reportException`` reasons a worker may send (the queue rejects all others)."""
+
+    WORKER_SHUTDOWN = "worker-shutdown"
+    MALFORMED_PAYLOAD = "malformed-payload"
+    RESOURCE_UNAVAILABLE = "resource-unavailable"
+    INTERNAL_ERROR = "internal-error"
+    INTERMITTENT_TASK = "intermittent-task"
+
+
+class State(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXCEPTION = "exception"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the engine reports for a run: a state, and a reason when the state is ``exception``."""
+
+    state: State
+    reason: Reason | None = None
+
+    def __str__(self) -> str:
+        return f"{self.state}/{self.reason}" if self.reason else str(self.state)
+
+
+COMPLETED = Resolution(State.COMPLETED)
+FAILED = Resolution(State.FAILED)
+
+
+class TaskOutcome(TcwError):
+    """Raised by an executor to end a run with a given resolution; the message goes to the task log."""
+
+    resolution: Resolution = Resolution(State.EXCEPTION, Reason.INTERNAL_ERROR)
+
+
+class TaskFailed(TaskOutcome):
+    """The task's own code ran and failed (non-zero exit, maxRunTime exceeded, missing artifact)."""
+
+    resolution = FAILED
+
+
+class MalformedPayload(TaskOutcome):
+    """The payload cannot be run by this worker; another run would fail the same way."""
+
+    resolution = Resolution(State.EXCEPTION, Reason.MALFORMED_PAYLOAD)
+
+
+class ResourceUnavailable(TaskOutcome):
+    """Something the task needs exists but could not be reached after retries."""
+
+    resolution = Resolution(State.EXCEPTION, Reason.RESOURCE_UNAVAILABLE)
+
+
+class IntermittentTask(TaskOutcome):
+    """The task asked to be retried (e.g. an exit code listed in ``onExitStatus.retry``)."""
+
+    resolution = Resolution(State.EXCEPTION, Reason.INTERMITTENT_TASK)
+
+
+class InternalError(TaskOutcome):
+    """The worker itself is broken for this task."""
+
+    resolution = Resolution(State.EXCEPTION, Reason.INTERNAL_ERROR)
+
+
+class WorkerShutdown(BaseException):
+    """The worker is stopping: the run is reported ``exception/worker-shutdown`` so the queue retries it.
+
+    A ``BaseException`` so that a handler's ``except Exception`` cannot swallow it.
+    """
+
+    resolution = Resolution(State.EXCEPTION, Reason.WORKER_SHUTDOWN)
+
+
+class ArtifactPublisher(Protocol):
+    """Creates this run's artifacts with the run's current credentials.
+
+    ``expires`` defaults to the task's. Transient failures are retried; one that still fails raises
+    ``ResourceUnavailable``, so an artifact is never silently missing.
+    """
+
+    async def upload(
+        self,
+        name: str,
+        source: Path | bytes,
+        *,
+        content_type: str | None = None,
+        expires: str | None = None,
+    ) -> None:
+        """A file (or bytes) as an ``object`` artifact (``s3`` when the worker is configured so)."""
+
+    async def link(self, name: str, target: str, *, expires: str | None = None) -> None:
+        """A ``link`` artifact pointing at another artifact of this task."""
+
+    async def reference(
+        self, name: str, url: str, *, content_type: str | None = None, expires: str | None = None
+    ) -> None:
+        """A ``reference`` artifact: a redirect to a URL."""
+
+    async def error(self, name: str, reason: str, message: str, *, expires: str | None = None) -> None:
+        """An ``error`` artifact (reason e.g. ``file-missing-on-worker``) standing in for a missing one."""
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    task_id: str
+    run_id: int
+    task: Mapping[str, Any]  # the full task definition
+    work_dir: Path  # fresh for this run, removed afterwards unless kept for debugging
+    log: logging.Logger  # lines go to the task log (public/logs/live_backing.log)
+    log_path: Path  # the task log file itself, for executors that stream process output into it
+    cancelled: asyncio.Event
+    root_url: str
+    credentials: Callable[[], Mapping[str, str]]  # the run's current temporary credentials
+    artifacts: ArtifactPublisher
+
+    @property
+    def payload(self) -> Mapping[str, Any]:
+        return self.task.get("payload", {})  # type: ignore[no-any-return]
+
+    @property
+    def upload_artifact(self) -> Callable[..., Awaitable[None]]:
+        """Shorthand for ``artifacts.upload``."""
+        return self.artifacts.upload
+
+
+Executor = Callable[[TaskContext], Awaitable[None]]
