@@ -22,6 +22,7 @@ import threading
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
+from tcw.errors import TcwError
 from tcw.logs import record_extras, record_time
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ CAPABILITIES = (GRACEFUL_TERMINATION, NEW_CREDENTIALS, SHUTDOWN, ERROR_REPORT, L
 MAX_LINE = 1024 * 1024
 
 
-class ProtocolError(Exception):
+class ProtocolError(TcwError):
     """The runner broke the protocol (no welcome, or its pipe closed before one)."""
 
 
