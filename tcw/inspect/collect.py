@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,22 +280,16 @@ def _task_queue_of(status: Mapping[str, Any]) -> str:
 
 @asynccontextmanager
 async def queue_reader(
-    client_options: Mapping[str, Any], concurrency: int, calls: Counter[str]
+    client_options: Mapping[str, Any],
+    concurrency: int,
+    calls: Counter[str],
+    client: Callable[[Mapping[str, Any], aiohttp.ClientSession], Any] = aio_queue,
 ) -> AsyncIterator[QueueReader]:
-    """A reader over one HTTP session (connections are reused across all calls), closed on exit."""
+    """A reader over one HTTP session (connections are reused across all calls), closed on exit; of the
+    queue, or of the service ``client`` builds (``aio_worker_manager``)."""
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aio_session(timeout=timeout) as session:
-        yield QueueReader(aio_queue(client_options, session), concurrency, calls)
-
-
-@asynccontextmanager
-async def manager_reader(
-    client_options: Mapping[str, Any], concurrency: int, calls: Counter[str]
-) -> AsyncIterator[QueueReader]:
-    """The same bounded, counted calls, to worker-manager."""
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-    async with aio_session(timeout=timeout) as session:
-        yield QueueReader(aio_worker_manager(client_options, session), concurrency, calls)
+        yield QueueReader(client(client_options, session), concurrency, calls)
 
 
 async def collect(
@@ -315,7 +309,7 @@ async def collect(
         _, recent = await asyncio.gather(asyncio.gather(*groups), asyncio.gather(*pools))
         await collector.statuses(sources.task_ids, (task_id for ids in recent for task_id in ids))
         await collector.pool_workers()
-    async with manager_reader(client_options, concurrency, collection.calls) as manager:
+    async with queue_reader(client_options, concurrency, collection.calls, aio_worker_manager) as manager:
         managed = dict.fromkeys(sources.task_queues)
         await asyncio.gather(*(managed_pool(manager, collection, pool, page_size) for pool in managed))
     return collection
