@@ -150,7 +150,7 @@ def run(
     if config.worker.worker_pool:
         from tcw.engine.pool import run_in_pool
 
-        run_in_pool(config, prepare(config, resolve_executor))
+        run_in_pool(config, resolve_executor)
         return
     run_daemon(config, prepare(config, resolve_executor))
 

@@ -13,12 +13,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tcw.config import Config, WorkerSettings
-from tcw.engine.daemon import WorkerSetup, open_worker, serve_worker
+from tcw.engine.daemon import ExecutorLoader, open_worker, prepare, serve_worker
 from tcw.engine.identity import default_worker_id
 from tcw.engine.isolation import protect_worker_secrets
 from tcw.engine.queue_port import REQUEST_TIMEOUT
 from tcw.engine.worker import RunRecord, Worker
-from tcw.errors import QueueUnavailable, TcwError, UsageError
+from tcw.errors import ConfigError, QueueUnavailable, TcwError, UsageError
 from tcw.taskcluster_client import aio_session, aio_worker_manager, parse_time, translate
 
 if TYPE_CHECKING:
@@ -179,23 +179,27 @@ async def sleep_until(moment: float) -> None:
         await asyncio.sleep(min(left, 60.0))
 
 
-async def serve_in_pool(config: Config, setup: WorkerSetup) -> list[RunRecord]:
+async def serve_in_pool(config: Config, load_executor: ExecutorLoader) -> list[RunRecord]:
     """Register, serve the pool's queue with the registered credentials (renewed as they near expiry),
     stop when worker-manager says so, and leave the pool when stopping for good: told to, idle for
     ``idle_timeout`` or done with ``max_tasks``. A stop signal leaves the worker registered, so that the
-    same host (a restarted pod) can register again."""
+    same host (a restarted pod) can register again. The worker is set up after registering, so that an
+    error in its set-up (no payload schema for the queue, an executor that does not load) reaches the
+    pool's error list, where the pool's administrators look."""
     if not config.root_url:
         raise UsageError("root_url: not set (use --root-url or TASKCLUSTER_ROOT_URL)")
     worker_id = config.worker.worker_id or default_worker_id()
     async with aio_session(timeout=REQUEST_TIMEOUT) as session:
         membership = PoolMembership(session, config.root_url, config.worker, worker_id)
         credentials = await membership.register()
-        async with open_worker(config, setup, credentials) as worker:
-            try:
+        try:
+            setup = prepare(config, load_executor)
+            async with open_worker(config, setup, credentials) as worker:
                 records, told = await _serve_as_member(worker, membership)
-            except TcwError as error:
-                await membership.report_error("worker-error", "tcw stopped on an error", error.message)
-                raise
+        except TcwError as error:
+            kind = "config-error" if isinstance(error, ConfigError | UsageError) else "worker-error"
+            await membership.report_error(kind, "tcw stopped on an error", error.message)
+            raise
         if told or not worker.stopping:
             await membership.remove()
         return records
@@ -230,7 +234,7 @@ async def _serve_as_member(worker: Worker, membership: PoolMembership) -> tuple[
         await asyncio.gather(serving, renewing, watching, return_exceptions=True)
 
 
-def run_in_pool(config: Config, setup: WorkerSetup) -> list[RunRecord]:
+def run_in_pool(config: Config, load_executor: ExecutorLoader) -> list[RunRecord]:
     """`tcw run --worker-pool P/W`."""
     protect_worker_secrets()
-    return asyncio.run(serve_in_pool(config, setup))
+    return asyncio.run(serve_in_pool(config, load_executor))

@@ -189,3 +189,30 @@ def test_unknown_generic_worker_keys_are_ignored(start_runner: StartRunner) -> N
     runner.welcome(["shutdown"])
     runner.expect("shutdown", timeout=WAIT)
     assert runner.wait(WAIT) == 0, runner.stderr()
+
+
+def test_finish_tasks_lets_the_running_task_complete(
+    start_runner: StartRunner, queue: Any, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    task_id = create_task(queue, POOL, shell(f"echo yes > {started}; sleep 1"))
+    runner = start_runner()
+    runner.welcome()
+    runner.expect("hello", timeout=WAIT)
+    wait_for(started.exists, timeout=WAIT)
+    runner.send({"type": "graceful-termination", "finish-tasks": True})
+    assert runner.wait(WAIT) == 0, runner.stderr()
+    assert last_run(queue, task_id)["state"] == "completed"
+
+
+def test_refused_credentials_are_an_error_report_then_a_non_zero_exit(
+    start_runner: StartRunner, local_queue: LocalQueue
+) -> None:
+    client_id = (local_queue.root_credentials or {})["clientId"]
+    wrong = {"clientId": client_id, "accessToken": "not-the-token-" + "x" * 30}
+    runner = start_runner(credentials=wrong)
+    runner.welcome()
+    _, report = runner.expect("error-report", timeout=WAIT)
+    assert runner.wait(WAIT) == 5
+    assert "claimWork" in report["description"] and "401" in report["description"]
+    assert wrong["accessToken"] not in json.dumps(report)

@@ -106,12 +106,19 @@ def registered(manager: Any) -> bool:
     return parse_date(worker["lastModified"]) > parse_date(worker["created"])
 
 
+def claiming(queue: Any) -> bool:
+    """The queue has seen the worker's claimWork."""
+    provisioner_id, worker_type = POOL.split("/")
+    return any(w["workerId"] == WORKER_ID for w in queue.listWorkers(provisioner_id, worker_type)["workers"])
+
+
 def test_idle_timeout_removes_the_worker_and_a_signal_does_not(
     local_queue: LocalQueue, manager: Any, tmp_path: Path
 ) -> None:
     static_secret = make_pool(manager, reregistration_timeout=3600)
     process = start_member(local_queue, tmp_path, static_secret)
-    wait_for(lambda: registered(manager), timeout=WAIT)  # registered and waiting for work
+    queue = taskcluster.Queue(local_queue.client_options())
+    wait_for(lambda: registered(manager) and claiming(queue), timeout=WAIT)  # registered, waiting for work
     process.terminate()
     _, stderr = process.communicate(timeout=WAIT)
     assert process.returncode == 0, stderr.decode()
@@ -143,3 +150,20 @@ def test_a_missing_secret_is_a_usage_error(local_queue: LocalQueue, manager: Any
     _, stderr = process.communicate(timeout=WAIT)
     assert process.returncode == 2
     assert "TCW_WORKER_STATIC_SECRET" in stderr.decode()
+
+
+def test_a_set_up_error_after_registering_reaches_the_pool_s_errors(
+    local_queue: LocalQueue, manager: Any, tmp_path: Path
+) -> None:
+    static_secret = make_pool(manager)
+    env = {"TCW_WORKER_STATIC_SECRET": static_secret}  # no payload schema for the pool's queue
+    args = ["--root-url", local_queue.root_url, "run", "--worker-pool", POOL, "--worker-group", GROUP]
+    args += ["--worker-id", WORKER_ID, "--work-root", str(tmp_path / "work")]
+    process = tcw_process(args, env=env, stderr=subprocess.PIPE)
+    _, stderr = process.communicate(timeout=WAIT)
+    assert process.returncode == 2, stderr.decode()
+    errors = manager.listWorkerPoolErrors(POOL)["workerPoolErrors"]
+    assert [(e["kind"], e["extra"]["workerId"]) for e in errors] == [("config-error", WORKER_ID)]
+    assert POOL in errors[0]["description"] and "schema" in errors[0]["description"]
+    assert static_secret not in json.dumps(errors)
+    assert manager.worker(POOL, GROUP, WORKER_ID)["state"] == "running"  # fixable: not removed
