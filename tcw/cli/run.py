@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from tcw.cli.main import CliState, pass_state
 from tcw.config import Config
 from tcw.errors import UsageError
+
+if TYPE_CHECKING:
+    from tcw.executors.api import Executor
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +132,6 @@ def run(
     exception/worker-shutdown so the queue retries them. The daemon then exits 0, as it does
     after --max-tasks tasks or --idle-timeout seconds without work.
     """
-    from tcw.engine.daemon import prepare, run_daemon
-    from tcw.executors.loader import resolve_executor
-
     flags: dict[str, Any] = {
         "worker.capacity": capacity,
         "worker.shutdown_grace": shutdown_grace,
@@ -144,8 +144,11 @@ def run(
 
         if worker_pool:
             raise UsageError("--worker-pool: under worker-runner, the runner registers the worker")
-        run_under_runner(lambda: load_runner_config(ctx, options, **flags), resolve_executor)
+        run_under_runner(lambda: load_runner_config(ctx, options, **flags), load_executor)
         return
+    from tcw.engine.daemon import prepare, run_daemon
+    from tcw.executors.loader import resolve_executor
+
     config = pool_queue(load_worker_config(ctx, options, **flags))
     if config.worker.worker_pool:
         from tcw.engine.pool import run_in_pool
@@ -153,6 +156,14 @@ def run(
         run_in_pool(config, resolve_executor)
         return
     run_daemon(config, prepare(config, resolve_executor))
+
+
+def load_executor(spec: str) -> Executor:
+    """``resolve_executor``, imported when first needed: worker-runner waits for the handshake, which
+    comes before any of the engine and executors is imported."""
+    from tcw.executors.loader import resolve_executor
+
+    return resolve_executor(spec)
 
 
 def load_runner_config(ctx: click.Context, options: dict[str, Any], **flags: Any) -> Config:

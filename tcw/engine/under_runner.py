@@ -14,11 +14,9 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tcw.config import Config
-from tcw.engine.daemon import ExecutorLoader, WorkerSetup, open_worker, prepare, serve_worker
-from tcw.engine.isolation import protect_worker_secrets
 from tcw.engine.runner import (
     ERROR_REPORT,
     GRACEFUL_TERMINATION,
@@ -29,8 +27,11 @@ from tcw.engine.runner import (
     RunnerLogHandler,
     error_report,
 )
-from tcw.engine.worker import RunRecord, Worker
 from tcw.errors import ConfigError, TcwError
+
+if TYPE_CHECKING:  # the engine is imported after the handshake (see _serve): the runner waits for hello
+    from tcw.engine.daemon import ExecutorLoader, WorkerSetup
+    from tcw.engine.worker import RunRecord, Worker
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ async def _serve(
     channel: RunnerChannel, load: Callable[[], Config], load_executor: ExecutorLoader
 ) -> list[RunRecord]:
     await channel.handshake()
+    from tcw.engine.daemon import prepare  # the engine's imports take most of a second: after hello
+
     try:
         config = load()
         if channel.capable(LOG):
@@ -63,6 +66,9 @@ async def _serve(
 
 
 async def _serve_worker(channel: RunnerChannel, config: Config, setup: WorkerSetup) -> list[RunRecord]:
+    from tcw.engine.daemon import open_worker, serve_worker
+    from tcw.engine.isolation import protect_worker_secrets
+
     protect_worker_secrets()
     if config.worker.location:
         os.environ[LOCATION_VARIABLE] = config.worker.location  # executors pass it on to tasks
