@@ -66,10 +66,9 @@ class PoolMembership:
         self.worker_pool_id = settings.worker_pool
         self.worker_group = settings.worker_group
         self.worker_id = worker_id
-        self.credentials: dict[str, str] | None = None
+        self._credentials: dict[str, str] | None = None
         self._secret: str | None = None
         self._expires = 0.0  # wall-clock time the credentials expire
-        self.reregistrations = 0
 
     @property
     def _ids(self) -> dict[str, str]:
@@ -81,15 +80,15 @@ class PoolMembership:
 
     def _manager(self) -> Any:
         options: dict[str, Any] = {"rootUrl": self.root_url}
-        if self.credentials:
-            options["credentials"] = self.credentials
+        if self._credentials:
+            options["credentials"] = self._credentials
         return aio_worker_manager(options, self.session)
 
     def _take(self, answer: Mapping[str, Any]) -> dict[str, str]:
         credentials = {key: str(answer["credentials"][key]) for key in ("clientId", "accessToken")}
         if answer["credentials"].get("certificate"):
             credentials["certificate"] = str(answer["credentials"]["certificate"])
-        self.credentials = credentials
+        self._credentials = credentials
         self._secret = str(answer["secret"])
         self._expires = parse_time(str(answer["expires"])).timestamp()
         return credentials
@@ -115,7 +114,6 @@ class PoolMembership:
     async def reregister(self) -> dict[str, str]:
         body = {**self._ids, "secret": self._secret}
         answer = await translate("reregisterWorker", self._manager().reregisterWorker(body))
-        self.reregistrations += 1
         log.info("reregistered with worker-manager, credentials until %s", answer["expires"])
         return self._take(answer)
 
