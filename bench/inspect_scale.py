@@ -116,7 +116,8 @@ def bench_pool(options: dict[str, Any], args: argparse.Namespace, route: str, se
     for concurrency in (1, 16):
         collection, elapsed = timed_collect(options, sources, concurrency)
         times[concurrency] = elapsed
-        minimum = 1 + args.workers + math.ceil(args.workers * args.recent / 1000)
+        # + 2: worker-manager's view of the pool (its workers and its errors), asked for every --task-queue
+        minimum = 1 + args.workers + math.ceil(args.workers * args.recent / 1000) + 2
         print(
             f"task queue {route}, --concurrency {concurrency}: {len(collection.statuses)} tasks, "
             f"{collection.total_calls} API calls (minimum {minimum}) in {elapsed:.2f} s"

@@ -78,7 +78,12 @@ def test_every_served_method_conforms(checked: Checked, local_queue: LocalQueue)
     for name in ("ping", "lbheartbeat", "heartbeat", "version"):
         checked(name)
         object_service(name)
-    served = {(service, name) for service, handlers in deployment.all_handlers().items() for name in handlers}
+    served = {
+        (service, name)
+        for service, handlers in deployment.all_handlers().items()
+        if service in ("queue", "object")  # each other service has its own conformance module
+        for name in handlers
+    }
     assert checked.called == served, {"not exercised": served - checked.called}
 
 

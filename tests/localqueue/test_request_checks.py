@@ -23,6 +23,7 @@ from tcw.localqueue.core.errors import InputValidationError
 from tcw.localqueue.http.routes import service_routes
 from tests.fixtures.queue import from_now, task_definition
 from tests.fixtures.references import References
+from tests.localqueue import worker_manager_bodies
 
 pytestmark = pytest.mark.conformance
 
@@ -94,6 +95,7 @@ VALID: dict[tuple[str, str], list[Any]] = {
         {"acceptDownloadMethods": {}},
     ],
 }
+VALID.update(worker_manager_bodies.VALID)
 
 
 def _task(**changes: Any) -> dict[str, Any]:
@@ -171,6 +173,7 @@ BROKEN: dict[tuple[str, str], list[Any]] = {
         {"acceptDownloadMethods": {"other": True}},
     ],
 }
+BROKEN.update(worker_manager_bodies.BROKEN)
 
 OTHER_TYPE = {str: 7, int: "7", float: "7.5", bool: "true", dict: [], list: {}, type(None): 0}
 UNEXPECTED = "tcwUnexpected"
