@@ -43,7 +43,7 @@ def parse_args() -> argparse.Namespace:
 
 
 async def seed_group(options: dict[str, Any], args: argparse.Namespace, group: str) -> None:
-    from tests.inspect.seeding import COMPLETED, FAILED, Seeder
+    from tests.support.seeding import COMPLETED, FAILED, Seeder
 
     async with Seeder(options, "bench/group", args.seed_concurrency) as seeder:
         await seeder.create_tasks(args.tasks, group)
@@ -60,7 +60,7 @@ async def seed_group(options: dict[str, Any], args: argparse.Namespace, group: s
 
 
 async def seed_pool(options: dict[str, Any], args: argparse.Namespace, group: str) -> None:
-    from tests.inspect.seeding import COMPLETED, Seeder
+    from tests.support.seeding import COMPLETED, Seeder
 
     async with Seeder(options, "bench/pool", args.seed_concurrency) as seeder:
         await seeder.create_tasks(args.workers * args.recent, group)

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, runs, shell
+from tests.support.tasks import create_task, last_run, runs, shell
+from tests.support.worker import MakeConfig, run_worker
 
 
 async def test_never_more_runs_than_capacity(local_queue: Any, queue: Any, worker_config: MakeConfig) -> None:

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.engine.conftest import TASK_QUEUE, create_task, last_run, runs, shell, worker_env
-from tests.fixtures.cli import tcw_process
+from tests.support.cli import tcw_process
+from tests.support.tasks import TASK_QUEUE, create_task, last_run, runs, shell
+from tests.support.worker import worker_env
 
 
 def start_worker(local: Any, tmp_path: Path, *extra: str) -> subprocess.Popen[bytes]:

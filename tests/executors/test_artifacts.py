@@ -8,7 +8,7 @@ import pytest
 
 from tcw.executors.api import ResourceUnavailable, TaskFailed
 from tcw.executors.shell import ShellExecutor
-from tests.executors.conftest import MakeRun
+from tests.support.task_runs import MakeRun
 
 shell = ShellExecutor(grace=0.5)
 EXPIRES = "2030-01-01T00:00:00.000Z"

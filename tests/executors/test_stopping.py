@@ -16,7 +16,9 @@ from tcw.engine.taskrun import KILL_GRACE
 from tcw.executors.api import TaskFailed, WorkerShutdown
 from tcw.executors.process import DEFAULT_CANCEL_GRACE, run_process
 from tcw.executors.shell import ShellExecutor
-from tests.executors.conftest import MakeRun, is_running, our_zombies, script, wait_for_pids
+from tests.support.processes import is_running, our_zombies, script
+from tests.support.task_runs import MakeRun
+from tests.support.waiting import wait_for_pids
 
 GRACE = 0.5
 

@@ -26,8 +26,10 @@ import taskcluster.upload
 from taskcluster.exceptions import TaskclusterArtifactError
 
 from tcw.localqueue.storage import artifacts, objects, schema
-from tests.fixtures.queue import api_failure, from_now, task_definition, wait_for
-from tests.fixtures.references import SchemaCheck
+from tests.support.localqueue import api_failure, from_now
+from tests.support.references import SchemaCheck
+from tests.support.tasks import task_definition
+from tests.support.waiting import wait_for
 
 TASK_QUEUE = "tcw-test/artifacts"
 
@@ -49,7 +51,7 @@ class ClaimedRun:
 
 
 def create_task(root: Any) -> str:
-    task_id = taskcluster.slugId()
+    task_id: str = taskcluster.slugId()
     root.createTask(task_id, task_definition(TASK_QUEUE, expires=from_now(days=2)))
     return task_id
 

@@ -15,7 +15,8 @@ import taskcluster.aio
 
 from tcw.localqueue.http.routes import service_routes
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import assert_error_body, signed, task_definition
+from tests.support.localqueue import assert_error_body, signed
+from tests.support.tasks import task_definition
 
 QUEUE_ID = "tcw-test/worker"
 

@@ -15,7 +15,7 @@ from typing import Any
 import slugid
 import taskcluster.aio
 
-from tests.fixtures.queue import task_definition
+from tests.support.tasks import task_definition
 
 # How a simulated worker ends a claimed run.
 COMPLETED, FAILED, ABANDON = "completed", "failed", "abandon"
@@ -41,7 +41,7 @@ class Seeder:
 
     async def create_tasks(self, count: int, task_group_id: str, retries: int = 3) -> list[str]:
         async def create(index: int) -> str:
-            task_id = slugid.nice()
+            task_id: str = slugid.nice()
             async with self.slots:
                 definition = task_definition(
                     self.task_queue_id, taskGroupId=task_group_id, retries=retries, schedulerId="tcw-tests"
