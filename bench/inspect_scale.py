@@ -2,7 +2,7 @@
 
 Two measurements on a local queue (``tcw.localqueue.server.LocalQueue``, in a child process so that its CPU
 work does not share the interpreter with the client's: ``benchkit.localqueue``), seeded through the real API
-by simulated workers (``tests/inspect/seeding.py``):
+by simulated workers (``tests/support/seeding.py``):
 
 1. a task group of 10,000 resolved tasks: ``listTaskGroup`` calls made vs the minimum (one per 1,000-task
    page, plus one ``listWorkers`` page for the pool's quarantine state), and the wall time to collect and
