@@ -6,6 +6,7 @@ transiently; what still fails raises ``ResourceUnavailable`` so that an artifact
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import mimetypes
 import os
@@ -56,7 +57,7 @@ class RunArtifacts:
         content_type: str | None = None,
         expires: str | None = None,
     ) -> None:
-        if isinstance(source, Path) and not source.is_file():
+        if isinstance(source, Path) and not await asyncio.to_thread(source.is_file):
             await self.error(name, "file-missing-on-worker", f"{source} does not exist on the worker")
             raise TaskFailed(f"artifact {name}: {source} does not exist")
         content_type = content_type or guess_content_type(name if isinstance(source, bytes) else source.name)

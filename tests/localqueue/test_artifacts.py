@@ -188,9 +188,9 @@ async def test_object_artifact_with_the_aio_helpers(run: ClaimedRun) -> None:
         )
     assert bytes(buf) == data
     signed = run.root.buildSignedUrl("getArtifact", run.task_id, run.run_id, "private/report.bin")
-    assert requests.get(signed, timeout=30).content == data
+    assert (await asyncio.to_thread(requests.get, signed, timeout=30)).content == data
     unsigned = run.root.buildUrl("getArtifact", run.task_id, run.run_id, "private/report.bin")
-    assert requests.get(unsigned, timeout=30).status_code == 403
+    assert (await asyncio.to_thread(requests.get, unsigned, timeout=30)).status_code == 403
 
 
 def test_finish_artifact_checks(run: ClaimedRun) -> None:

@@ -3,6 +3,7 @@ scripts in tests/executors/scripts, run with this interpreter."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -43,3 +44,25 @@ def our_zombies() -> list[int]:
         if fields[0] == "Z" and int(fields[1]) == os.getpid():
             zombies.append(int(entry))
     return zombies
+
+
+async def exited(pid: int) -> None:
+    """Return once ``pid`` has ended (a zombie has ended): its pidfd turns readable then, so there is no
+    polling and no delay. Any process can be watched, not only our children."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def on_readable() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    loop.add_reader(pidfd, on_readable)
+    try:
+        await ended
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)

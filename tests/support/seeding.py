@@ -19,6 +19,7 @@ from tests.support.tasks import task_definition
 
 # How a simulated worker ends a claimed run.
 COMPLETED, FAILED, ABANDON = "completed", "failed", "abandon"
+EXPIRY_WAIT = 15.0  # seconds `wait_pending_again` gives the queue to expire abandoned claims
 
 
 class Seeder:
@@ -84,18 +85,23 @@ class Seeder:
         await asyncio.gather(*(self.resolve(c, o) for c, o in zip(claims, outcomes, strict=True)))
         return [(c["status"]["taskId"], c["runId"]) for c in claims]
 
-    async def wait_pending_again(self, task_ids: Sequence[str], timeout: float = 15.0) -> None:
-        """Wait until each task's last run is a pending retry (its claim expired and the queue retried it)."""
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_pending_again(self, task_ids: Sequence[str]) -> None:
+        """Wait until each task's last run is a pending retry (its claim expired and the queue retried it),
+        for up to EXPIRY_WAIT seconds."""
         waiting = set(task_ids)
-        while waiting:
-            for task_id in list(waiting):
-                runs = (await self.queue.status(task_id))["status"]["runs"]
-                if len(runs) > 1 and runs[-1]["state"] == "pending":
-                    waiting.discard(task_id)
-            if waiting and asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"claims of {sorted(waiting)} did not expire within {timeout}s")
-            await asyncio.sleep(0.2)
+        try:
+            async with asyncio.timeout(EXPIRY_WAIT):
+                while waiting:
+                    for task_id in list(waiting):
+                        runs = (await self.queue.status(task_id))["status"]["runs"]
+                        if len(runs) > 1 and runs[-1]["state"] == "pending":
+                            waiting.discard(task_id)
+                    if waiting:
+                        await asyncio.sleep(0.2)
+        except TimeoutError:
+            raise AssertionError(
+                f"claims of {sorted(waiting)} did not expire within {EXPIRY_WAIT} s"
+            ) from None
 
 
 def outcomes(**counts: int) -> list[str]:

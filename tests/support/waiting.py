@@ -1,4 +1,8 @@
-"""Waiting for a condition instead of sleeping for a guessed time: poll briefly, fail with a message."""
+"""Waiting for a condition instead of sleeping for a guessed time: poll briefly, fail with a message.
+
+Use these only where there is nothing to await (a file another process writes, a table the code under test
+keeps); a process's exit is awaited through its pidfd instead (`tests.support.processes.exited`).
+"""
 
 from __future__ import annotations
 
@@ -22,13 +26,23 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
     raise AssertionError("condition not met in time")
 
 
+async def until(predicate: Callable[[], Any], within: float = 5.0) -> Any:
+    """The event loop's `wait_for`: poll ``predicate()`` until it is truthy, letting the loop run between
+    two looks; its value, or fail the test after ``within`` s."""
+    try:
+        async with asyncio.timeout(within):
+            while not (value := predicate()):  # noqa: ASYNC110 - nothing to await: that is why we poll
+                await asyncio.sleep(POLL)
+    except TimeoutError:
+        raise AssertionError(f"condition not met in {within} s") from None
+    return value
+
+
 def _pids_in(path: Path) -> list[int]:
     return [int(line) for line in path.read_text().split()] if path.exists() else []
 
 
 async def wait_for_pids(path: Path, count: int, within: float = 10.0) -> list[int]:
-    """The pids the helper scripts wrote to ``path``, once ``count`` of them are there."""
-    async with asyncio.timeout(within):
-        while len(pids := await asyncio.to_thread(_pids_in, path)) < count:
-            await asyncio.sleep(POLL)
+    """The pids the helper scripts (or a task's ``echo $$``) wrote to ``path``, once ``count`` are there."""
+    pids: list[int] = await until(lambda: len(found := _pids_in(path)) >= count and found, within)
     return pids
