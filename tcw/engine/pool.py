@@ -173,7 +173,7 @@ class PoolMembership:
 async def sleep_until(moment: float) -> None:
     """Sleep until a wall-clock time (like worker-runner, so a host that slept through it wakes on time),
     checking the clock at least once a minute."""
-    while (left := moment - time.time()) > 0:
+    while (left := moment - time.time()) > 0:  # noqa: ASYNC110  (the wall clock has no event to await)
         await asyncio.sleep(min(left, 60.0))
 
 

@@ -183,7 +183,11 @@ class Worker:
         await asyncio.sleep(backoff_delay(self._failed_polls, 0.5, 30.0))
         return []
 
-    async def _unless_stopped(self, work: Awaitable[T], timeout: float | None = None) -> T | None:
+    async def _unless_stopped(
+        self,
+        work: Awaitable[T],
+        timeout: float | None = None,  # noqa: ASYNC109 - running out of time is an outcome (None), like a stop
+    ) -> T | None:
         """``work``'s result, or None when the worker is asked to stop (or ``timeout`` passes) first, in
         which case ``work`` is cancelled."""
         job = asyncio.ensure_future(work)

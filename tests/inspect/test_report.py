@@ -21,8 +21,7 @@ from tcw.inspect.report import (
     write_json,
 )
 from tcw.inspect.runs import Run
-
-from .builders import R, StatusFactory, healthy_pool, runs_of
+from tests.support.statuses import R, StatusFactory, healthy_pool, runs_of
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)
 ROOT = "https://tc.example.com"

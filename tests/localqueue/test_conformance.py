@@ -16,8 +16,9 @@ import taskcluster
 from tcw.localqueue import deployment
 from tcw.localqueue.http.routes import service_routes
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import from_now, task_definition
-from tests.fixtures.references import References
+from tests.support.localqueue import from_now
+from tests.support.references import References
+from tests.support.tasks import task_definition
 
 pytestmark = pytest.mark.conformance
 

@@ -17,9 +17,10 @@ from tcw.localqueue.core.dates import parse_date
 from tcw.localqueue.http.routes import service_routes
 from tcw.localqueue.server import LocalQueue
 from tcw.localqueue.services.worker_manager.scopes import SCOPES
-from tests.fixtures.queue import api_failure, from_now, task_definition
-from tests.fixtures.references import References
 from tests.localqueue.test_conformance import Checked
+from tests.support.localqueue import api_failure, from_now
+from tests.support.references import References
+from tests.support.tasks import task_definition
 
 POOL_ID = "tcw-pool/static-worker"
 GROUP, WORKER_ID = "local", "host-1"

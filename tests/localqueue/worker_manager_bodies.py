@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fixtures.queue import from_now
+from tests.support.localqueue import from_now
 
 SECRET = "s" * 44
 POOL_ID = "tcw-pool/worker"

@@ -54,11 +54,6 @@ def last_run(queue: Any, task_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def queue(local_queue: LocalQueue) -> Any:
-    return taskcluster.Queue(local_queue.client_options())
-
-
-@pytest.fixture
 def start_runner(local_queue: LocalQueue, tmp_path: Path) -> Iterator[StartRunner]:
     """``start_runner(tcw={...}, credentials=None, pool=POOL, **generic_worker_keys)`` -> a started
     SimulatedRunner (welcome not sent yet); every one is killed at teardown if still running."""

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.cli import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 RUNNER_CAPABILITIES = ("graceful-termination", "new-credentials", "shutdown", "error-report", "log")
 

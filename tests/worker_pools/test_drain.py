@@ -40,7 +40,7 @@ async def started_then(config: Config, started: Path, then: Any) -> None:
     """Serve until ``started`` exists, call ``then(worker)``, and wait for the worker to end."""
     async with open_worker(config, prepare(config, resolve_executor)) as worker:
         serving = asyncio.create_task(worker.run_forever())
-        while not started.exists():
+        while not await asyncio.to_thread(started.exists):
             assert not serving.done(), serving
             await asyncio.sleep(0.05)
         then(worker)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.fixtures.cli import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 def test_the_worker_pool_example_runs_both_ways() -> None:

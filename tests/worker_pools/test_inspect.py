@@ -10,7 +10,7 @@ from typing import Any
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.cli import RunCli
+from tests.support.cli import RunCli
 from tests.worker_pools.conftest import create_task, shell
 
 POOL = "tcw-pool/inspected"

@@ -12,7 +12,7 @@ from typing import Any
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import wait_for
+from tests.support.waiting import wait_for
 from tests.worker_pools.conftest import (
     HANDLER_POOL,
     LOCATION,

@@ -17,8 +17,8 @@ import taskcluster
 
 from tcw.localqueue.core.dates import parse_date
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.cli import tcw_process
-from tests.fixtures.queue import wait_for
+from tests.support.cli import tcw_process
+from tests.support.waiting import wait_for
 from tests.worker_pools.conftest import create_task, last_run, shell
 
 POOL = "tcw-pool/static"
