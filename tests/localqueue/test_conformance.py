@@ -18,6 +18,7 @@ from tcw.localqueue.http.routes import service_routes
 from tcw.localqueue.server import LocalQueue
 from tests.fixtures.queue import from_now, task_definition
 from tests.fixtures.references import References
+from tests.localqueue.test_secrets import exercise_secrets
 
 pytestmark = pytest.mark.conformance
 
@@ -75,6 +76,7 @@ def test_every_served_method_conforms(checked: Checked, local_queue: LocalQueue)
     exercise_artifacts(checked, local_queue)
     object_service = checked.as_client(taskcluster.Object(local_queue.client_options()), "object")
     exercise_objects(object_service)
+    exercise_secrets(checked.as_client(taskcluster.Secrets(local_queue.client_options()), "secrets"))
     for name in ("ping", "lbheartbeat", "heartbeat", "version"):
         checked(name)
         object_service(name)

@@ -93,6 +93,10 @@ VALID: dict[tuple[str, str], list[Any]] = {
         {"acceptDownloadMethods": {"simple": True, "getUrl": True}},
         {"acceptDownloadMethods": {}},
     ],
+    ("secrets", "set"): [
+        {"secret": {"token": "t", "nested": {"a": [1]}}, "expires": WHEN},
+        {"secret": {}, "expires": WHEN},
+    ],
 }
 
 
@@ -170,6 +174,7 @@ BROKEN: dict[tuple[str, str], list[Any]] = {
         {"acceptDownloadMethods": {"simple": 1}},
         {"acceptDownloadMethods": {"other": True}},
     ],
+    ("secrets", "set"): [{"secret": [], "expires": WHEN}, {"secret": "text", "expires": WHEN}],
 }
 
 OTHER_TYPE = {str: 7, int: "7", float: "7.5", bool: "true", dict: [], list: {}, type(None): 0}

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from tcw.localqueue.storage import artifacts, blobs, objects
+from tcw.localqueue.storage import artifacts, blobs, objects, secrets
 from tcw.localqueue.storage.database import Database, get_meta, set_meta
 
 MIGRATIONS: tuple[str, ...] = (
@@ -108,7 +108,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 # Tables of the modules that own their layout, created after the migrations.
-OWN_SCHEMAS = (blobs.SCHEMA, objects.SCHEMA, artifacts.SCHEMA)
+OWN_SCHEMAS = (blobs.SCHEMA, objects.SCHEMA, artifacts.SCHEMA, secrets.SCHEMA)
 
 
 def open_db(path: str) -> Database:
