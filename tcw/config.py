@@ -184,6 +184,16 @@ class WorkerSettings:
     artifact_storage: ArtifactStorage = setting(
         "object", "How artifacts are uploaded: object (the object service) or s3 (the queue's s3 type)."
     )
+    taskcluster_proxy: bool = setting(
+        False,
+        "Give shell tasks a taskcluster-proxy (TASKCLUSTER_PROXY_URL) unless their payload sets "
+        "features.taskclusterProxy.",
+    )
+    task_credentials_fd: bool = setting(
+        False,
+        "Pass shell tasks the claim's own credentials (worker-only scopes included) in the file descriptor "
+        "TASKCLUSTER_CREDENTIALS_FD, rewritten after each reclaim: only for tasks the worker trusts.",
+    )
 
     @property
     def task_queue_id(self) -> str | None:

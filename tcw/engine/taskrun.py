@@ -18,6 +18,7 @@ from pathlib import Path
 from tcw.engine.artifacts import RunArtifacts
 from tcw.engine.claim import Claim
 from tcw.engine.queue_port import RunPort
+from tcw.engine.task_access import RunAccess
 from tcw.engine.tasklog import TaskLog
 from tcw.executors.api import Executor, TaskContext, WorkerShutdown
 
@@ -27,10 +28,18 @@ KILL_GRACE = 2.0
 
 
 class TaskRun:
-    def __init__(self, claim: Claim, port: RunPort, work_root: Path, artifacts: RunArtifacts) -> None:
+    def __init__(
+        self,
+        claim: Claim,
+        port: RunPort,
+        work_root: Path,
+        artifacts: RunArtifacts,
+        access: RunAccess | None = None,
+    ) -> None:
         self.claim = claim
         self.port = port
         self.artifacts = artifacts
+        self.access = access or RunAccess(claim, port.root_url)
         # The log sits beside the work directory, not in it, so the task cannot remove or replace it.
         self.work_root = work_root
         self.work_dir = work_root / f"task_{claim.task_id}_{claim.run_id}"
@@ -66,6 +75,7 @@ class TaskRun:
             root_url=self.port.root_url,
             credentials=self._credentials,
             artifacts=self.artifacts,
+            taskcluster=self.access,
         )
 
     def _credentials(self) -> Mapping[str, str]:
@@ -98,6 +108,7 @@ class TaskRun:
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await job
+            await self.access.close()
 
     def existing_files(self) -> tuple[Path | None, Path | None]:
         """The work directory and the task log, each None unless it exists (for ``keep_workdir``)."""

@@ -26,6 +26,7 @@ from tcw.engine.keepalive import keep_alive
 from tcw.engine.outcome import resolve
 from tcw.engine.queue_port import QueuePort
 from tcw.engine.retry import backoff_delay
+from tcw.engine.task_access import RunAccess
 from tcw.engine.tasklog import TaskLog
 from tcw.engine.taskrun import TaskRun
 from tcw.errors import QueueRefused, RunGone, TransientQueueError, UsageError
@@ -233,7 +234,14 @@ class Worker:
 
     def _new_run(self, claim: Claim) -> TaskRun:
         port = self.port.for_run(claim)
-        return TaskRun(claim, port, self.work_root, RunArtifacts(port, self.settings.artifact_storage))
+        access = RunAccess(
+            claim,
+            port.root_url,
+            proxy_by_default=self.settings.taskcluster_proxy,
+            credentials_fd=self.settings.task_credentials_fd,
+        )
+        artifacts = RunArtifacts(port, self.settings.artifact_storage)
+        return TaskRun(claim, port, self.work_root, artifacts, access)
 
     async def _execute(self, run: TaskRun) -> Resolution:
         """Run the task and publish its log; the resolution to report (unless the run was lost)."""

@@ -74,7 +74,13 @@ class ProcessTree:
 
     @classmethod
     async def start(
-        cls, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], output: Path
+        cls,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        output: Path,
+        pass_fds: tuple[int, ...] = (),
     ) -> ProcessTree:
         """Start ``argv``; raises ``StartFailed`` when it cannot be executed. An ``OSError`` about the log
         file is the worker's problem, not the command's, and propagates as it is."""
@@ -88,6 +94,7 @@ class ProcessTree:
                 cwd=cwd,
                 env=dict(env),
                 start_new_session=True,
+                pass_fds=pass_fds,
             )
         except OSError as error:
             raise StartFailed(str(error)) from error
@@ -195,6 +202,7 @@ async def run_process(
     cancelled: asyncio.Event | None = None,
     grace: float = DEFAULT_GRACE,
     cancel_grace: float = DEFAULT_CANCEL_GRACE,
+    pass_fds: tuple[int, ...] = (),
 ) -> ProcessExit:
     """Run ``argv`` to its end, or stop its tree at ``timeout`` or when ``cancelled`` is set.
 
@@ -202,7 +210,7 @@ async def run_process(
     reaped before it returns or raises. A cancelled run gets the shorter ``cancel_grace``: its claim is
     gone or the worker is stopping, and the engine will not wait long.
     """
-    tree = await ProcessTree.start(argv, cwd=cwd, env=env, output=output)
+    tree = await ProcessTree.start(argv, cwd=cwd, env=env, output=output, pass_fds=pass_fds)
     stopped_by: StopReason | None = None
     stop_grace = cancel_grace  # until the wait ends normally, an exception means we were cancelled
     try:

@@ -38,9 +38,18 @@ from tcw.executors.process import (
     StopReason,
     run_process,
 )
+from tcw.executors.taskcluster_env import CREDENTIALS_FD, PROXY_URL, taskcluster_environment
 
 # Set by the worker for every command; a payload's ``env`` cannot override them (as in generic-worker).
-FIXED_ENV = ("TASK_ID", "RUN_ID", "TASK_GROUP_ID", "TASKCLUSTER_ROOT_URL", "TASK_WORKDIR")
+FIXED_ENV = (
+    "TASK_ID",
+    "RUN_ID",
+    "TASK_GROUP_ID",
+    "TASKCLUSTER_ROOT_URL",
+    "TASK_WORKDIR",
+    PROXY_URL,
+    CREDENTIALS_FD,
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class ShellPayload:
     env: Mapping[str, str]
     artifacts: tuple[ArtifactSpec, ...] = ()
     retry_exit_codes: frozenset[int] = frozenset()
+    taskcluster_proxy: bool | None = None  # features.taskclusterProxy; None: the worker's default
 
     @classmethod
     def parse(cls, payload: Mapping[str, Any]) -> ShellPayload:
@@ -74,9 +84,10 @@ class ShellPayload:
         env = _parse_env(payload.get("env", {}), problems)
         artifacts = _parse_artifacts(payload.get("artifacts", []), problems)
         retry = _parse_retry(payload.get("onExitStatus", {}), problems)
+        proxy = _parse_proxy_feature(payload.get("features", {}), problems)
         if problems:
             raise MalformedPayload("payload cannot be run by the shell executor: " + "; ".join(problems))
-        return cls(commands, max_run_time, env, artifacts, retry)
+        return cls(commands, max_run_time, env, artifacts, retry, proxy)
 
 
 def _is_text(value: object) -> bool:
@@ -153,6 +164,14 @@ def _parse_retry(value: object, problems: list[str]) -> frozenset[int]:
     return frozenset(retry)
 
 
+def _parse_proxy_feature(value: object, problems: list[str]) -> bool | None:
+    proxy = value.get("taskclusterProxy") if isinstance(value, Mapping) else None
+    if not isinstance(value, Mapping) or not isinstance(proxy, bool | None):
+        problems.append("features.taskclusterProxy: must be true or false")
+        return None
+    return proxy
+
+
 def task_environment(ctx: TaskContext, payload_env: Mapping[str, str], path: str) -> dict[str, str]:
     """A task's environment: a few defaults, the payload's variables, then the fixed ones on top."""
     work_dir = str(ctx.work_dir.resolve())
@@ -193,8 +212,9 @@ class ShellExecutor:
 
     async def __call__(self, ctx: TaskContext) -> None:
         payload = ShellPayload.parse(ctx.payload)
-        env = task_environment(ctx, payload.env, self.path)
-        outcome = await self._run_commands(ctx, payload, env)
+        taskcluster = await taskcluster_environment(ctx, payload.taskcluster_proxy)
+        env = task_environment(ctx, payload.env, self.path) | taskcluster.env
+        outcome = await self._run_commands(ctx, payload, env, taskcluster.pass_fds)
         try:
             artifact_problem = await publish_artifacts(ctx, payload.artifacts)
         except ResourceUnavailable:
@@ -211,7 +231,7 @@ class ShellExecutor:
             raise final
 
     async def _run_commands(
-        self, ctx: TaskContext, payload: ShellPayload, env: Mapping[str, str]
+        self, ctx: TaskContext, payload: ShellPayload, env: Mapping[str, str], pass_fds: tuple[int, ...] = ()
     ) -> TaskOutcome | None:
         """Run the commands in order; the outcome that ends the task early, or None when all succeed."""
         loop = asyncio.get_running_loop()
@@ -230,6 +250,7 @@ class ShellExecutor:
                     cancelled=ctx.cancelled,
                     grace=self.grace,
                     cancel_grace=self.cancel_grace,
+                    pass_fds=pass_fds,
                 )
             except StartFailed as error:
                 return TaskFailed(f"command {index} could not be started: {error}")

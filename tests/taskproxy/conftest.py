@@ -10,8 +10,8 @@ import pytest
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
-from tcw.taskproxy.server import TaskProxy
-from tcw.taskproxy.signing import task_authorized_scopes
+from tcw.engine.taskproxy.server import TaskProxy
+from tcw.engine.taskproxy.signing import task_authorized_scopes
 from tests.fixtures.queue import from_now, task_definition
 
 TASK_QUEUE = "tcw-proxy/worker"

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tcw.taskproxy.server import TaskProxy
+from tcw.engine.taskproxy.server import TaskProxy
 
 CREDENTIALS = {"clientId": "tests/proxy", "accessToken": "token"}
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 import taskcluster
 
-from tcw.taskproxy.server import TaskProxy
+from tcw.engine.taskproxy.server import TaskProxy
 from tests.fixtures.queue import api_failure, from_now
 from tests.taskproxy.conftest import ClaimedRun
 

@@ -19,7 +19,7 @@ import mohawk
 import mohawk.base
 import mohawk.bewit
 
-from tcw.taskproxy.clients import hawk_ext
+from tcw.taskcluster_client import hawk_ext
 
 
 @dataclass(frozen=True)

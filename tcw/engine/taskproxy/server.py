@@ -34,8 +34,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from tcw.taskproxy import peers
-from tcw.taskproxy.signing import RunSigner
+from tcw.engine.taskproxy import peers
+from tcw.engine.taskproxy.signing import RunSigner
 
 log = logging.getLogger(__name__)
 
