@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import taskcluster
 
-from tcw.localqueue.server import LocalQueue
 from tcw.engine.taskproxy.server import TaskProxy
 from tcw.engine.taskproxy.signing import task_authorized_scopes
+from tcw.localqueue.server import LocalQueue
 from tests.fixtures.queue import from_now, task_definition
 
 TASK_QUEUE = "tcw-proxy/worker"
