@@ -150,3 +150,20 @@ async def test_an_unreachable_deployment_is_a_502_that_says_so() -> None:
     finally:
         await proxy.close()
     assert error["code"] == "ProxyUpstreamError" and "127.0.0.1:9" in error["message"]
+
+
+async def test_credentials_a_client_encoded_to_bytes_still_sign(proxied: tuple[Upstream, TaskProxy]) -> None:
+    """The official client encodes the credentials mapping it is given in place; the proxy copes."""
+    upstream, _ = proxied
+    encoded = {"clientId": b"tests/proxy", "accessToken": b"token"}
+    proxy = TaskProxy(root_url=upstream.url, credentials=lambda: encoded, authorized_scopes=[])  # type: ignore[arg-type, return-value]
+    await proxy.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{proxy.url}/api/echo/v1/headers") as response,
+        ):
+            assert response.status == 200
+            assert response.headers["X-Taskcluster-Proxy-Perm-ClientId"] == "tests/proxy"
+    finally:
+        await proxy.close()

@@ -94,14 +94,12 @@ class TaskProxy:
         authorized_scopes: Sequence[str],
         name: str = "",
         allowed_uids: frozenset[int] | None = None,
-        proc_net_tcp: Any = peers.PROC_NET_TCP,
     ) -> None:
         self.root_url = root_url.rstrip("/")
         self.name = name  # e.g. taskId/runId, for messages
         self._credentials = credentials
         self._authorized_scopes = tuple(authorized_scopes)
         self._allowed_uids = frozenset({os.geteuid()}) if allowed_uids is None else allowed_uids
-        self._proc_net_tcp = proc_net_tcp
         self._signer: tuple[Mapping[str, str], RunSigner] | None = None
         self._admitted: weakref.WeakKeyDictionary[Any, ProxyRefusal | None] = weakref.WeakKeyDictionary()
         self._ended: str | None = None
@@ -189,7 +187,7 @@ class TaskProxy:
         """Once per connection: None to let it in, else the refusal for all its requests."""
         if not isinstance(peer, tuple) or len(peer) < 2:
             return ProxyRefusal(403, "ProxyForbidden", "tcw task proxy: not a TCP connection")
-        uid = peers.peer_uid((peer[0], peer[1]), self._address, self._proc_net_tcp)
+        uid = peers.peer_uid((peer[0], peer[1]), self._address)
         if uid == peers.UNKNOWN or uid in self._allowed_uids:
             return None
         who = "a process this system cannot name" if uid == peers.NOT_FOUND else f"uid {uid}"

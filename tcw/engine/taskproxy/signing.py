@@ -34,6 +34,9 @@ class RunSigner:
 
     @classmethod
     def for_credentials(cls, credentials: Mapping[str, str], authorized_scopes: Sequence[str]) -> RunSigner:
+        """``credentials`` as the queue gave them (a client given the same mapping encodes it to bytes in
+        place, so bytes are read too)."""
+        credentials = {key: _text(value) for key, value in credentials.items()}
         certificate = credentials.get("certificate")
         scopes = None
         if certificate:
@@ -87,3 +90,7 @@ def task_authorized_scopes(task: Mapping[str, Any], task_id: str, run_id: int) -
     never the claim's worker-only scopes (reclaim, resolve)."""
     scopes = [scope for scope in task.get("scopes", ()) if isinstance(scope, str)]
     return [*scopes, f"queue:create-artifact:{task_id}/{run_id}"]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
