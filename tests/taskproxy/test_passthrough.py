@@ -137,18 +137,21 @@ async def test_answers_stream_through(proxied: tuple[Upstream, TaskProxy]) -> No
         assert await response.content.read() == b"last"
 
 
-async def test_an_unreachable_deployment_is_a_502_that_says_so() -> None:
-    proxy = TaskProxy(root_url="http://127.0.0.1:9", credentials=lambda: CREDENTIALS, authorized_scopes=[])
+async def get_once(proxy: TaskProxy, path: str) -> tuple[int, dict[str, str], bytes]:
+    """Start ``proxy``, GET ``path`` through it, close it: the status, headers and body."""
     await proxy.start()
     try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"{proxy.url}/api/queue/v1/ping") as response,
-        ):
-            assert response.status == 502
-            error = await response.json()
+        async with aiohttp.ClientSession() as session, session.get(proxy.url + path) as response:
+            return response.status, dict(response.headers), await response.read()
     finally:
         await proxy.close()
+
+
+async def test_an_unreachable_deployment_is_a_502_that_says_so() -> None:
+    proxy = TaskProxy(root_url="http://127.0.0.1:9", credentials=lambda: CREDENTIALS, authorized_scopes=[])
+    status, _, body = await get_once(proxy, "/api/queue/v1/ping")
+    error = json.loads(body)
+    assert status == 502
     assert error["code"] == "ProxyUpstreamError" and "127.0.0.1:9" in error["message"]
 
 
@@ -157,13 +160,6 @@ async def test_credentials_a_client_encoded_to_bytes_still_sign(proxied: tuple[U
     upstream, _ = proxied
     encoded = {"clientId": b"tests/proxy", "accessToken": b"token"}
     proxy = TaskProxy(root_url=upstream.url, credentials=lambda: encoded, authorized_scopes=[])  # type: ignore[arg-type, return-value]
-    await proxy.start()
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"{proxy.url}/api/echo/v1/headers") as response,
-        ):
-            assert response.status == 200
-            assert response.headers["X-Taskcluster-Proxy-Perm-ClientId"] == "tests/proxy"
-    finally:
-        await proxy.close()
+    status, headers, _ = await get_once(proxy, "/api/echo/v1/headers")
+    assert status == 200
+    assert headers["X-Taskcluster-Proxy-Perm-ClientId"] == "tests/proxy"
