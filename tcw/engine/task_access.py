@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tcw import taskcluster_client
 from tcw.engine.claim import Claim
 from tcw.engine.credentials_fd import CredentialsFile
-from tcw.engine.taskproxy.server import TaskProxy
 from tcw.engine.taskproxy.signing import task_authorized_scopes
+
+if TYPE_CHECKING:
+    from tcw.engine.taskproxy.server import TaskProxy
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class RunAccess:
         if self._closed:
             raise RuntimeError("the run is over: no proxy for it")
         if self._proxy is None:
+            from tcw.engine.taskproxy.server import TaskProxy  # aiohttp's server: only for runs using it
+
             self._proxy = TaskProxy(
                 root_url=self.root_url,
                 credentials=self.claim.credentials,
