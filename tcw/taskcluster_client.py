@@ -117,7 +117,9 @@ def _class_name(service: str) -> str:
 
 def swap_credentials(client: Any, credentials: Mapping[str, str]) -> None:
     """Make a client sign its later calls with ``credentials``: the client reads its options on each
-    call, so one assignment swaps them and a call in flight completes with the old ones."""
+    call, so one assignment swaps them and a call in flight completes with the old ones. (A sync client
+    in another thread reads clientId and accessToken one after the other; a swap between the two reads
+    fails that one call with a 401, which the client's caller sees as any auth failure.)"""
     client.options = {**client.options, "credentials": dict(credentials)}
 
 

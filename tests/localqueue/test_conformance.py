@@ -1,6 +1,6 @@
 """Conformance with the official references (../shared/taskcluster/references.json): the route table, and
-every served queue and object method called through the official client, with its request body validated
-against the official input schema and its JSON answer against the official output schema."""
+every served queue, object and secrets method called through the official client, with its request body
+validated against the official input schema and its JSON answer against the official output schema."""
 
 from __future__ import annotations
 

@@ -163,3 +163,24 @@ async def test_credentials_a_client_encoded_to_bytes_still_sign(proxied: tuple[U
     status, headers, _ = await get_once(proxy, "/api/echo/v1/headers")
     assert status == 200
     assert headers["X-Taskcluster-Proxy-Perm-ClientId"] == "tests/proxy"
+
+
+async def test_a_request_in_flight_at_a_swap_completes_and_the_next_uses_the_new(
+    proxied: tuple[Upstream, TaskProxy],
+) -> None:
+    upstream, _ = proxied
+    held = {"credentials": CREDENTIALS}
+    proxy = TaskProxy(root_url=upstream.url, credentials=lambda: held["credentials"], authorized_scopes=[])
+    await proxy.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{proxy.url}/api/echo/v1/stream") as slow:
+                assert await asyncio.wait_for(slow.content.readexactly(6), 30) == b"first,"
+                held["credentials"] = {"clientId": "tests/renewed", "accessToken": "new"}  # a reclaim
+                upstream.answer_may_end.set()
+                assert await slow.content.read() == b"last"
+                assert slow.headers["X-Taskcluster-Proxy-Perm-ClientId"] == "tests/proxy"
+            async with session.get(f"{proxy.url}/api/echo/v1/headers") as after:
+                assert 'id="tests/renewed"' in (await after.json())["headers"]["Authorization"]
+    finally:
+        await proxy.close()

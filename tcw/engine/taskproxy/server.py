@@ -13,6 +13,11 @@ it sees, as it would without the proxy); status, headers (content type and encod
 ``x-taskcluster-*``) pass unchanged, except the hop-by-hop ones and ``Authorization``, which the proxy
 replaces. It adds taskcluster-proxy's headers (``X-Taskcluster-Proxy-Temp-ClientId``...).
 
+One proxy per run, not one per worker routing by a per-run secret: the URL stays the bare
+``http://127.0.0.1:PORT`` generic-worker gives (tools key on it, and a secret in its path would end up in
+public task logs), a proxy holds exactly one run's credentials so no routing mistake can sign for another
+run, it ends with its run, and a listening socket per run costs next to nothing.
+
 Refused, each with a JSON ``{code, message}`` body: a connection from a user not allowed (where the OS
 tells, see peers.py), a ``Host`` that is not this proxy's address (a web page's DNS-rebinding trick), and
 every request once ``end`` was called (410: the run is over).
