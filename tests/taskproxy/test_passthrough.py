@@ -32,6 +32,9 @@ def upstream_app(upstream: Upstream) -> web.Application:
         seen = {"method": request.method, "path": request.raw_path, "headers": dict(request.headers)}
         return web.json_response({**seen, "body": body.decode()}, headers={"X-Taskcluster-Trace": "t1"})
 
+    async def cookie(request: web.Request) -> web.Response:
+        return web.Response(text="set", headers={"Set-Cookie": "session=abc; Path=/"})
+
     async def compressed(request: web.Request) -> web.Response:
         return web.Response(
             body=gzip.compress(b"zipped"), headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"}
@@ -58,6 +61,7 @@ def upstream_app(upstream: Upstream) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/api/echo/v1/headers{tail:.*}", echo)
     app.router.add_get("/api/echo/v1/gzip", compressed)
+    app.router.add_get("/api/echo/v1/cookie", cookie)
     app.router.add_get("/api/echo/v1/redirect", redirect)
     app.router.add_put("/api/echo/v1/upload", slow_upload)
     app.router.add_get("/api/echo/v1/stream", slow_answer)
@@ -182,5 +186,23 @@ async def test_a_request_in_flight_at_a_swap_completes_and_the_next_uses_the_new
                 assert slow.headers["X-Taskcluster-Proxy-Perm-ClientId"] == "tests/proxy"
             async with session.get(f"{proxy.url}/api/echo/v1/headers") as after:
                 assert 'id="tests/renewed"' in (await after.json())["headers"]["Authorization"]
+    finally:
+        await proxy.close()
+
+
+async def test_cookies_pass_to_the_caller_and_stay_out_of_later_requests(
+    proxied: tuple[Upstream, TaskProxy],
+) -> None:
+    """By host name, as a real deployment is reached (aiohttp's cookie jar ignores IP addresses)."""
+    upstream, _ = proxied
+    by_name = upstream.url.replace("127.0.0.1", "localhost")
+    proxy = TaskProxy(root_url=by_name, credentials=lambda: CREDENTIALS, authorized_scopes=[])
+    await proxy.start()
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+            async with session.get(f"{proxy.url}/api/echo/v1/cookie") as response:
+                assert response.headers["Set-Cookie"] == "session=abc; Path=/"
+            async with session.get(f"{proxy.url}/api/echo/v1/headers") as response:
+                assert "Cookie" not in (await response.json())["headers"]
     finally:
         await proxy.close()

@@ -119,7 +119,8 @@ class TaskProxy:
         """Listen on 127.0.0.1 at a port the OS chooses; returns the proxy URL."""
         self._session = aiohttp.ClientSession(
             timeout=UPSTREAM_TIMEOUT,
-            auto_decompress=False,
+            auto_decompress=False,  # content encodings pass through as they came
+            cookie_jar=aiohttp.DummyCookieJar(),  # a cookie one answer sets must not ride on the next request
             connector=aiohttp.TCPConnector(limit=0),
         )
         self._runner = web.ServerRunner(web.Server(self._handle), access_log=None, handle_signals=False)
@@ -131,12 +132,12 @@ class TaskProxy:
             listener.listen(128)
             listener.setblocking(False)
             host, port = listener.getsockname()[:2]
+            self._address = (host, port)
             await web.SockSite(self._runner, listener).start()
         except BaseException:
             listener.close()
             await self.close()
             raise
-        self._address = (host, port)
         self.url = f"http://{host}:{port}"
         return self.url
 
