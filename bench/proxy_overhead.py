@@ -7,7 +7,7 @@ thread, as in a worker. The task side is a child process too: the official sync 
 signed with the run's credentials and the same ``authorizedScopes``. Rounds alternate the two, so both see
 the same machine; every figure comes from this one run.
 
-    .venv/bin/python bench/proxy_overhead.py [--calls 400] [--rounds 3]
+    .venv/bin/python bench/proxy_overhead.py [--calls 200] [--rounds 6]
 
 Targets (issue 12): p50 overhead under 1 ms; proxied throughput at least 80% of direct.
 
@@ -109,8 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--calls", type=int, default=400, help="secrets.get calls per round and mode")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=200, help="secrets.get calls per round and mode")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds, each running both modes in turn")
     args = parser.parse_args()
 
     with queue_process() as served:
