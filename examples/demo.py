@@ -1,8 +1,9 @@
 """`make demo`: a local queue, the example tasks, a real `tcw run`, and each task's result.
 
 Starts the local queue in this process, creates the tasks in examples/tasks/ (a passing one, a failing
-one, one with artifacts, one with a malformed payload), runs `tcw run` as a subprocess until it has
-claimed them all, then prints how each task ended and what it published.
+one, one with artifacts, one with a malformed payload, one reading a secret through the task proxy),
+runs `tcw run` as a subprocess until it has claimed them all, then prints how each task ended and what
+it published.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from rich.console import Console
 
 from tcw.config import LocalQueueSettings
 from tcw.localqueue.server import LocalQueue
-from tcw.taskcluster_client import sync_queue
+from tcw.secrets import set_secret
+from tcw.taskcluster_client import sync_client, sync_queue
 from tcw.tasks import create_task
 
 HERE = Path(__file__).resolve().parent
@@ -97,6 +99,8 @@ def main() -> int:
     with LocalQueue(settings) as local:
         print(f"local queue at {local.root_url}")
         queue = sync_queue(local.client_options())
+        # examples/tasks/secret.yml reads it through the task proxy, with its own scopes.
+        set_secret(sync_client("secrets", local.client_options()), "project/demo", {"greeting": "hello"})
         created = create_example_tasks(queue)
         print(f"created {len(created)} tasks on {TASK_QUEUE}: {', '.join(created.values())}")
         code = run_worker(local, max_tasks=len(created))

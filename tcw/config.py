@@ -235,6 +235,16 @@ class WorkerSettings:
         "Seconds between the worker's shouldWorkerTerminate questions to worker-manager.",
         rule=_seconds(0.1),
     )
+    taskcluster_proxy: bool = setting(
+        False,
+        "Give shell tasks a taskcluster-proxy (TASKCLUSTER_PROXY_URL) unless their payload sets "
+        "features.taskclusterProxy.",
+    )
+    task_credentials_fd: bool = setting(
+        False,
+        "Pass shell tasks the claim's own credentials (worker-only scopes included) in the file descriptor "
+        "TASKCLUSTER_CREDENTIALS_FD, rewritten after each reclaim: only for tasks the worker trusts.",
+    )
 
     @property
     def task_queue_id(self) -> str | None:

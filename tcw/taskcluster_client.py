@@ -18,7 +18,7 @@ offline commands import it (for ``parse_time``) and must stay quick.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,6 +95,48 @@ def aio_worker_manager(options: Mapping[str, Any], session: aiohttp.ClientSessio
     import taskcluster.aio
 
     return taskcluster.aio.WorkerManager(_copy(options), session=session)
+
+
+def sync_client(service: str, options: Mapping[str, Any]) -> Any:
+    """The sync client of any service by its reference name (``secrets`` -> ``taskcluster.Secrets``)."""
+    import taskcluster
+
+    return getattr(taskcluster, _class_name(service))(_copy(options))
+
+
+def aio_client(service: str, options: Mapping[str, Any], session: aiohttp.ClientSession | None = None) -> Any:
+    """The aio client of any service; without ``session`` it makes its own for each call."""
+    import taskcluster.aio
+
+    return getattr(taskcluster.aio, _class_name(service))(_copy(options), session=session)
+
+
+def _class_name(service: str) -> str:
+    """``worker-manager`` -> ``WorkerManager``; unknown names raise UsageError."""
+    import taskcluster
+
+    name = "".join(part.capitalize() for part in service.split("-"))
+    if not isinstance(getattr(taskcluster, name, None), type):
+        raise UsageError(f"no Taskcluster service {service!r} in the official client")
+    return name
+
+
+def swap_credentials(client: Any, credentials: Mapping[str, str]) -> None:
+    """Make a client sign its later calls with ``credentials``: the client reads its options on each
+    call, so one assignment swaps them and a call in flight completes with the old ones. (A sync client
+    in another thread reads clientId and accessToken one after the other; a swap between the two reads
+    fails that one call with a 401, which the client's caller sees as any auth failure.)"""
+    client.options = {**client.options, "credentials": dict(credentials)}
+
+
+def hawk_ext(credentials: Mapping[str, str], authorized_scopes: Sequence[str]) -> str:
+    """The Hawk ``ext`` the official client sends for these credentials restricted to these scopes (the
+    task proxy signs with it)."""
+    import taskcluster
+
+    options = {"rootUrl": "http://unused.invalid", "credentials": dict(credentials)}
+    ext = taskcluster.Secrets({**options, "authorizedScopes": list(authorized_scopes)}).makeHawkExt()
+    return ext.decode() if isinstance(ext, bytes) else str(ext)
 
 
 def new_task_id() -> str:

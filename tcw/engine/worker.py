@@ -27,6 +27,7 @@ from tcw.engine.outcome import resolve
 from tcw.engine.queue_port import QueuePort
 from tcw.engine.retry import backoff_delay
 from tcw.engine.sandbox import WorkerSandbox
+from tcw.engine.task_access import RunAccess
 from tcw.engine.tasklog import TaskLog
 from tcw.engine.taskrun import TaskRun
 from tcw.engine.workroot import WorkRoot
@@ -273,8 +274,15 @@ class Worker:
 
     def _new_run(self, claim: Claim) -> TaskRun:
         port = self.port.for_run(claim)
+        access = RunAccess(
+            claim,
+            port.root_url,
+            proxy_by_default=self.settings.taskcluster_proxy,
+            credentials_fd=self.settings.task_credentials_fd,
+            task_uid=self.sandbox.task_user.uid if self.sandbox.task_user else None,
+        )
         artifacts = RunArtifacts(port, self.settings.artifact_storage)
-        return TaskRun(claim, port, self.root, artifacts, self.sandbox)
+        return TaskRun(claim, port, self.root, artifacts, self.sandbox, access)
 
     async def _execute(self, run: TaskRun) -> Resolution:
         """Run the task and publish its log; the resolution to report (unless the run was lost)."""

@@ -173,6 +173,32 @@ class _NoSandbox:
 NO_SANDBOX: TaskSandbox = _NoSandbox()
 
 
+class TaskclusterAccess(Protocol):
+    """Taskcluster on the task's behalf: the run's temporary credentials restricted (``authorizedScopes``)
+    to the task's ``scopes`` plus creating this run's artifacts, so a handler or its subprocesses cannot
+    reclaim or resolve the run. After each reclaim the new credentials are used for every later call.
+    """
+
+    authorized_scopes: tuple[str, ...]
+    proxy_by_default: bool
+    """The worker's choice for shell tasks whose payload does not set ``features.taskclusterProxy``."""
+
+    def client(self, service: str) -> Any:
+        """The official sync client of ``service`` (``"secrets"`` -> ``taskcluster.Secrets``), signing as
+        the task; run it in a thread from an ``async def`` handler."""
+
+    def aio_client(self, service: str, session: Any = None) -> Any:
+        """The official aio client of ``service``, signing as the task."""
+
+    async def proxy_url(self) -> str:
+        """This run's taskcluster-proxy (started on first use, stopped with the run), for processes the
+        handler starts: give them ``TASKCLUSTER_PROXY_URL``."""
+
+    def credentials_fd(self) -> int | None:
+        """A file descriptor holding the claim's own credentials as JSON, rewritten after each reclaim,
+        for scriptworker-style scripts (``TASKCLUSTER_CREDENTIALS_FD``); None unless the worker opted in."""
+
+
 @dataclass(frozen=True)
 class TaskContext:
     task_id: str
@@ -186,6 +212,7 @@ class TaskContext:
     credentials: Callable[[], Mapping[str, str]]  # the run's current temporary credentials
     artifacts: ArtifactPublisher
     sandbox: TaskSandbox = NO_SANDBOX  # where the run's processes go (cgroup, task user)
+    taskcluster: TaskclusterAccess | None = None  # None only in contexts made without an engine
 
     @property
     def payload(self) -> Mapping[str, Any]:

@@ -39,6 +39,7 @@ from tcw.executors.process import (
     StopReason,
     run_process,
 )
+from tcw.executors.taskcluster_env import CREDENTIALS_FD, PROXY_URL, taskcluster_environment
 
 # Set by the worker for every command; a payload's ``env`` cannot override them (as in generic-worker).
 FIXED_ENV = (
@@ -48,6 +49,8 @@ FIXED_ENV = (
     "TASKCLUSTER_ROOT_URL",
     "TASK_WORKDIR",
     "TASKCLUSTER_WORKER_LOCATION",
+    PROXY_URL,
+    CREDENTIALS_FD,
 )
 # Passed on from the worker's environment when set (worker-runner's workerLocation).
 WORKER_VARIABLES = ("TASKCLUSTER_WORKER_LOCATION",)
@@ -69,6 +72,7 @@ class ShellPayload:
     env: Mapping[str, str]
     artifacts: tuple[ArtifactSpec, ...] = ()
     retry_exit_codes: frozenset[int] = frozenset()
+    taskcluster_proxy: bool | None = None  # features.taskclusterProxy; None: the worker's default
 
     @classmethod
     def parse(cls, payload: Mapping[str, Any], task_expires: str | None = None) -> ShellPayload:
@@ -92,9 +96,10 @@ class ShellPayload:
                 )
             )
         retry = _parse_retry(payload.get("onExitStatus", {}), problems)
+        proxy = _parse_proxy_feature(payload.get("features", {}), problems)
         if problems:
             raise MalformedPayload("payload cannot be run by the shell executor: " + "; ".join(problems))
-        return cls(commands, max_run_time, env, artifacts, retry)
+        return cls(commands, max_run_time, env, artifacts, retry, proxy)
 
 
 def _is_text(value: object) -> bool:
@@ -171,6 +176,14 @@ def _parse_retry(value: object, problems: list[str]) -> frozenset[int]:
     return frozenset(retry)
 
 
+def _parse_proxy_feature(value: object, problems: list[str]) -> bool | None:
+    proxy = value.get("taskclusterProxy") if isinstance(value, Mapping) else None
+    if not isinstance(value, Mapping) or not isinstance(proxy, bool | None):
+        problems.append("features.taskclusterProxy: must be true or false")
+        return None
+    return proxy
+
+
 def task_environment(ctx: TaskContext, payload_env: Mapping[str, str], path: str) -> dict[str, str]:
     """A task's environment: a few defaults, the payload's variables, then the fixed ones on top."""
     work_dir = str(ctx.work_dir.resolve())
@@ -213,8 +226,9 @@ class ShellExecutor:
     async def __call__(self, ctx: TaskContext) -> None:
         expires = ctx.task.get("expires")
         payload = ShellPayload.parse(ctx.payload, expires if isinstance(expires, str) else None)
-        env = task_environment(ctx, payload.env, self.path)
-        outcome = await self._run_commands(ctx, payload, env)
+        taskcluster = await taskcluster_environment(ctx, payload.taskcluster_proxy)
+        env = task_environment(ctx, payload.env, self.path) | taskcluster.env
+        outcome = await self._run_commands(ctx, payload, env, taskcluster.pass_fds)
         try:
             artifact_problem = await publish_artifacts(ctx, payload.artifacts)
         except ResourceUnavailable:
@@ -231,7 +245,7 @@ class ShellExecutor:
             raise final
 
     async def _run_commands(
-        self, ctx: TaskContext, payload: ShellPayload, env: Mapping[str, str]
+        self, ctx: TaskContext, payload: ShellPayload, env: Mapping[str, str], pass_fds: tuple[int, ...] = ()
     ) -> TaskOutcome | None:
         """Run the commands in order; the outcome that ends the task early, or None when all succeed."""
         loop = asyncio.get_running_loop()
@@ -251,6 +265,7 @@ class ShellExecutor:
                     grace=self.grace,
                     cancel_grace=self.cancel_grace,
                     sandbox=ctx.sandbox,
+                    pass_fds=pass_fds,
                 )
             except StartFailed as error:
                 return TaskFailed(f"command {index} could not be started: {error}")
