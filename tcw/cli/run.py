@@ -86,6 +86,23 @@ def load_worker_config(ctx: click.Context, options: dict[str, Any], **extra: Any
 )
 @click.option("--max-tasks", type=click.IntRange(1), help="Exit after claiming this many tasks.")
 @click.option("--idle-timeout", type=click.FloatRange(0), metavar="S", help="Exit after S seconds idle.")
+@click.option(
+    "--live-log-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve running tasks' logs here (0: any free port) and publish public/logs/live.log [default: off].",
+)
+@click.option(
+    "--live-log-url",
+    metavar="URL",
+    help="Base URL published for live logs, e.g. a TLS front [default: http://<host>:<live log port>].",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve Prometheus /metrics and /healthz here [default: on the live log port, if any].",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -94,6 +111,9 @@ def run(
     shutdown_grace: float | None,
     max_tasks: int | None,
     idle_timeout: float | None,
+    live_log_port: int | None,
+    live_log_url: str | None,
+    metrics_port: int | None,
     **options: Any,
 ) -> None:
     """Run the worker daemon: claim tasks from a task queue, run them, report them.
@@ -101,7 +121,10 @@ def run(
     The first SIGTERM or SIGINT stops claiming and lets running tasks finish for up to
     --shutdown-grace seconds; then (or at a second signal) they are killed and reported
     exception/worker-shutdown so the queue retries them. The daemon then exits 0, as it does
-    after --max-tasks tasks or --idle-timeout seconds without work.
+    after --max-tasks tasks or --idle-timeout seconds without work. SIGUSR1 drains: no new
+    claims, running tasks finish however long they take, then exit 0.
+
+    `tcw status` shows what the worker on a work root is doing.
     """
     from tcw.engine.daemon import prepare, run_daemon
     from tcw.executors.loader import resolve_executor
@@ -114,6 +137,9 @@ def run(
             "worker.shutdown_grace": shutdown_grace,
             "worker.max_tasks": max_tasks,
             "worker.idle_timeout": idle_timeout,
+            "worker.live_log_port": live_log_port,
+            "worker.live_log_url": live_log_url,
+            "worker.metrics_port": metrics_port,
         },
     )
     run_daemon(config, prepare(config, resolve_executor))

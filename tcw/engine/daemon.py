@@ -34,6 +34,7 @@ from tcw.engine.children import children_watched_by_pidfd
 from tcw.engine.claim import Claim
 from tcw.engine.executor_choice import choose_executor
 from tcw.engine.isolation import protect_worker_secrets
+from tcw.engine.operator import operator_surface
 from tcw.engine.queue_port import open_queue
 from tcw.engine.shutdown import stop_on_signals
 from tcw.engine.worker import PayloadCheck, RunRecord, Worker
@@ -96,8 +97,9 @@ async def open_worker(config: Config, setup: WorkerSetup) -> AsyncIterator[Worke
         worker = Worker(config, port, setup.executor, setup.payload_check)
         check_work_root(worker.work_root)
         try:
-            with stop_on_signals(worker.request_stop), children_watched_by_pidfd():
-                yield worker
+            with stop_on_signals(worker.request_stop, worker.drain), children_watched_by_pidfd():
+                async with operator_surface(worker, config.worker):
+                    yield worker
         finally:
             await worker.close()
 
