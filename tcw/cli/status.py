@@ -30,24 +30,28 @@ from tcw.cli.output import print_table
     help="A readable summary, or the status file as JSON.",
 )
 def status(work_root: str | None, output_format: str) -> None:
-    """Show what the `tcw run` on a work root is doing: running tasks with their elapsed time and log
-    size, capacity, counts since it started, its last error and its endpoints.
+    """Show what the workers (`tcw run`, `tcw claim-once`) on a work root are doing: running tasks with
+    their elapsed time and log size, capacity, counts since start, the last error and their endpoints.
 
-    Exits 1 when no worker runs there (no status file, or its process is gone).
+    Exits 1 when no worker runs there (no status file, or only ones whose process is gone).
     """
-    from tcw.engine.status import read_status
+    from tcw.engine.status import read_statuses
     from tcw.engine.worker import work_root_of
     from tcw.errors import TcwError
 
     config = pass_state(click.get_current_context()).load(**{"worker.work_root": work_root})
     root = work_root_of(config.worker)
-    found = read_status(root)
+    found = read_statuses(root)
     if output_format == "json":
-        click.echo(json.dumps({**found.data, "alive": found.alive}, indent=2))
-    else:
-        _print_summary(found.data)
-    if not found.alive:
-        raise TcwError(f"the worker that wrote {root}'s status (pid {found.data.get('pid')}) is gone")
+        click.echo(json.dumps([{**status.data, "alive": status.alive} for status in found], indent=2))
+    for index, status in enumerate(found if output_format == "text" else ()):
+        if index:
+            click.echo()
+        _print_summary(status.data)
+        if not status.alive:
+            click.echo(f"(pid {status.data.get('pid')} is gone: this status is stale)")
+    if not any(status.alive for status in found):
+        raise TcwError(f"no worker is running on the work root {root} (only stale status files)")
 
 
 def _print_summary(data: Mapping[str, Any]) -> None:

@@ -1,8 +1,10 @@
-"""``tcw status``: what the worker using a work root is doing, from a status file it keeps there.
+"""``tcw status``: what the workers using a work root are doing, from a status file each keeps there.
 
-The running worker rewrites ``<work root>/worker-status.json`` every ``INTERVAL`` seconds (owner-only,
-replaced atomically, so a reader never sees half of it) and removes it when it stops. A file whose process
-is gone is reported as such rather than trusted. A file needs no port, no credentials and no new server.
+Each running worker rewrites ``<work root>/worker-<pid>.status.json`` every ``INTERVAL`` seconds
+(owner-only, replaced atomically, so a reader never sees half of it) and removes it when it stops; one
+file per process, so a `tcw claim-once` beside a `tcw run` on the same work root clobbers nothing. A file
+whose process is gone (killed without clean-up) is reported as such rather than trusted. A file needs no
+port, no credentials and no new server.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from tcw.errors import TcwError
 if TYPE_CHECKING:
     from tcw.engine.worker import Worker
 
-STATUS_FILE = "worker-status.json"
+STATUS_GLOB = "worker-*.status.json"
 INTERVAL = 2.0
 
 
-def status_path(work_root: Path) -> Path:
-    return work_root / STATUS_FILE
+def status_path(work_root: Path, pid: int | None = None) -> Path:
+    """The status file of process ``pid`` (this one by default)."""
+    return work_root / STATUS_GLOB.replace("*", str(os.getpid() if pid is None else pid))
 
 
 def snapshot(worker: Worker, endpoints: Mapping[str, str]) -> dict[str, Any]:
@@ -105,17 +108,22 @@ class WorkerStatus:
     alive: bool  # False: the process that wrote it is gone (killed without clean-up)
 
 
-def read_status(work_root: Path) -> WorkerStatus:
-    path = status_path(work_root)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TcwError(f"no worker is running on the work root {work_root} (no {path})") from None
-    except (OSError, ValueError) as error:
-        raise TcwError(f"cannot read {path}: {error}") from error
-    if not isinstance(data, dict):
-        raise TcwError(f"{path}: not a status file")
-    return WorkerStatus(data, _alive(data.get("pid")))
+def read_statuses(work_root: Path) -> list[WorkerStatus]:
+    """Every status file of the work root, oldest worker first; raises when there is none."""
+    found = []
+    for path in sorted(work_root.glob(STATUS_GLOB)):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:  # that worker stopped while we looked
+            continue
+        except (OSError, ValueError) as error:
+            raise TcwError(f"cannot read {path}: {error}") from error
+        if not isinstance(data, dict):
+            raise TcwError(f"{path}: not a status file")
+        found.append(WorkerStatus(data, _alive(data.get("pid"))))
+    if not found:
+        raise TcwError(f"no worker is running on the work root {work_root} (no {STATUS_GLOB} there)")
+    return sorted(found, key=lambda status: float(status.data.get("started") or 0))
 
 
 def _alive(pid: object) -> bool:

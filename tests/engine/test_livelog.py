@@ -177,4 +177,4 @@ def test_a_reader_that_never_reads_does_not_grow_the_workers_memory(
         if worker.poll() is None:
             worker.kill()
             worker.wait()
-    assert not status_path(work).exists()  # removed when the worker stopped
+    assert not status_path(work, worker.pid).exists()  # removed when the worker stopped

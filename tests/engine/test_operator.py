@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tcw.engine.daemon import open_worker
 from tcw.engine.metrics import WorkerMetrics
-from tcw.engine.status import status_path
+from tcw.engine.status import status_path, write_private
 from tests.engine.conftest import (
     TASK_QUEUE,
     MakeConfig,
@@ -138,7 +138,7 @@ def test_sigusr1_drains_the_running_task_and_tcw_status_shows_it(
         pending = create_task(queue, shell("echo never claimed"))
         shown = wait_for(lambda: status_showing(run_cli, work, running), timeout=10)
         assert "drainer" in shown and "capacity 1/1 in use" in shown and "running for" in shown
-        assert stat.S_IMODE(status_path(work).stat().st_mode) == 0o600
+        assert stat.S_IMODE(status_path(work, worker.pid).stat().st_mode) == 0o600
         drain_sent = time.monotonic()
         worker.send_signal(signal.SIGUSR1)
         wait_for(lambda: status_showing(run_cli, work, "draining for"), timeout=10)
@@ -169,3 +169,13 @@ async def test_the_disk_guard_claims_nothing_and_says_why(
     [warning] = [r.getMessage() for r in caplog.records if r.name == "tcw.engine.diskguard"]
     assert "not claiming" in warning and "MiB free, under worker.min_free_disk_mb 1099511627776" in warning
     assert worker.metrics.registry.get_sample_value("tcw_claim_work_calls_total") == 0
+
+
+def test_tcw_status_calls_a_status_file_whose_process_is_gone_stale(tmp_path: Path, run_cli: RunCli) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    data = {"pid": dead.pid, "workerGroup": "g", "workerId": "killed", "started": time.time(), "running": []}
+    write_private(status_path(tmp_path, dead.pid), data)
+    shown = run_cli(["tcw", "status", "--work-root", str(tmp_path)], exit_code=1)
+    assert "g/killed" in shown.stdout and f"pid {dead.pid} is gone" in shown.stdout
+    assert "only stale status files" in shown.stderr
