@@ -2,8 +2,9 @@
 
 The worker serves one path per run, ``/log/<token>``, on its one operator server (``tcw.engine.operator``).
 The token cannot be guessed; it is published only in the run's ``public/logs/live.log``, a ``reference``
-artifact created when the run starts and replaced by a ``link`` to ``public/logs/live_backing.log`` once
-that is uploaded, so the name keeps working after the worker is gone (as generic-worker does).
+artifact created once the run has run for ``PUBLISH_DELAY`` and replaced by a ``link`` to
+``public/logs/live_backing.log`` once that is uploaded, so the name keeps working after the worker is gone
+(as generic-worker does). A run that ends sooner gets only the link.
 
 A reader gets the log from its first byte, then every write as it lands, until the run ends; the answer is
 chunked, with the CORS headers Taskcluster's UI needs to stream it into a browser. The task's processes
@@ -36,6 +37,9 @@ CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Heade
 CHUNK = 64 * 1024
 POLL_SECONDS = 0.2  # how soon a reader at the end of the file sees a new line
 STALL_TIMEOUT = 30.0
+PUBLISH_DELAY = 0.5
+"""Seconds a run runs before its live.log reference is created: one call fewer for the many tasks that
+end sooner, whose full log (and live.log's link to it) follows at once anyway."""
 
 
 class LiveStream:
@@ -54,11 +58,14 @@ class LiveRun:
         self.stream = stream
         self.url = url
         self._published: asyncio.Task[None] | None = None
+        self._requested = False  # the reference call went out: the link must wait for it
         if url is not None:
             self._published = asyncio.create_task(self._publish(url))
 
     async def _publish(self, url: str) -> None:
         """Best effort, beside the task: a live log nobody can find leaves the run as it was."""
+        await asyncio.sleep(PUBLISH_DELAY)
+        self._requested = True
         try:
             await self.run.artifacts.reference(LIVE_LOG_NAME, url, content_type=CONTENT_TYPE)
         except Exception as error:
@@ -72,7 +79,9 @@ class LiveRun:
     async def link(self) -> None:
         """``public/logs/live.log`` becomes a link to the task log (after the reference landed: a link may
         replace a reference, never the other way round)."""
-        if self._published is not None:
+        if self._published is not None and not self._requested:
+            self._published.cancel()  # the run ended first: only the link
+        elif self._published is not None:
             await self._published
         await self.run.artifacts.link(LIVE_LOG_NAME, LOG_NAME)
 
