@@ -37,6 +37,7 @@ CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Heade
 CHUNK = 64 * 1024
 POLL_SECONDS = 0.2  # how soon a reader at the end of the file sees a new line
 STALL_TIMEOUT = 30.0
+MAX_READERS = 32  # per run: each holds a descriptor and up to two chunks; the URL is public
 PUBLISH_DELAY = 0.5
 """Seconds a run runs before its live.log reference is created: one call fewer for the many tasks that
 end sooner, whose full log (and live.log's link to it) follows at once anyway."""
@@ -48,6 +49,7 @@ class LiveStream:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.ended = asyncio.Event()
+        self.readers = 0
 
 
 class LiveRun:
@@ -100,12 +102,18 @@ class LiveLogs:
         *,
         stall_timeout: float = STALL_TIMEOUT,
         poll: float = POLL_SECONDS,
+        max_readers: int = MAX_READERS,
     ) -> None:
         self.base_url = base_url
         self.stall_timeout = stall_timeout
         self.poll = poll
+        self.max_readers = max_readers
         self._streams: dict[str, LiveStream] = {}
         self.dropped = 0  # readers dropped for taking nothing within stall_timeout
+
+    def readers(self) -> int:
+        """Readers connected now, over all runs."""
+        return sum(stream.readers for stream in self._streams.values())
 
     def routes(self) -> list[web.RouteDef]:
         from aiohttp import web
@@ -141,6 +149,19 @@ class LiveLogs:
         if stream is None or file is None:
             text = f"No live log here: the run is over or never was; read {LOG_NAME} instead.\n"
             return web.Response(status=404, text=text, headers=CORS_HEADERS)
+        if stream.readers >= self.max_readers:
+            file.close()
+            text = f"This live log has {stream.readers} readers already; try again later.\n"
+            return web.Response(status=503, text=text, headers={"Retry-After": "10", **CORS_HEADERS})
+        stream.readers += 1
+        try:
+            return await self._stream(request, file, stream)
+        finally:
+            stream.readers -= 1
+
+    async def _stream(self, request: web.Request, file: BinaryIO, stream: LiveStream) -> web.StreamResponse:
+        from aiohttp import web
+
         with file:
             response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE, **CORS_HEADERS})
             response.enable_chunked_encoding()

@@ -97,7 +97,7 @@ async def test_live_log_streams_lines_while_the_task_runs_then_links_to_the_full
     assert after.content == requests.get(queue.buildSignedUrl("getArtifact", task_id, 0, LOG_NAME)).content
 
 
-async def test_a_reader_that_stalls_is_dropped_and_unknown_tokens_are_refused(
+async def test_a_reader_that_stalls_is_dropped_and_unknown_tokens_and_crowds_are_refused(
     local_queue: Any, queue: Any, worker_config: MakeConfig, tmp_path: Path
 ) -> None:
     go = tmp_path / "go"
@@ -114,7 +114,11 @@ async def test_a_reader_that_stalls_is_dropped_and_unknown_tokens_are_refused(
         refused = await asyncio.to_thread(requests.get, forged, timeout=10)
         assert refused.status_code == 404 and refused.headers["Access-Control-Allow-Origin"] == "*"
 
+        worker.live_logs.max_readers = 1
         stuck = stalled_reader(parts.hostname or "", parts.port or 80, parts.path)
+        await asyncio.to_thread(wait_for, lambda: worker.live_logs.readers() == 1, 30)
+        crowded = await asyncio.to_thread(requests.get, location, timeout=10)
+        assert crowded.status_code == 503 and crowded.headers["Retry-After"]
         go.touch()
         await asyncio.to_thread(wait_for, lambda: worker.live_logs.dropped == 1, 30)
         assert drained_until_closed(stuck) < 33554432  # cut off, not served to the end
