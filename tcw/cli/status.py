@@ -27,7 +27,7 @@ from tcw.cli.output import print_table
     "output_format",
     type=click.Choice(["text", "json"]),
     default="text",
-    help="A readable summary, or the status file as JSON.",
+    help="A readable summary, or a JSON list of the status files (each with alive: true|false).",
 )
 def status(work_root: str | None, output_format: str) -> None:
     """Show what the workers (`tcw run`, `tcw claim-once`) on a work root are doing: running tasks with
