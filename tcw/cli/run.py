@@ -113,6 +113,23 @@ def load_worker_config(
         "TCW_WORKER_STATIC_SECRET) and serve its task queue (worker.worker_pool)."
     ),
 )
+@click.option(
+    "--live-log-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve running tasks' logs here (0: any free port) and publish public/logs/live.log [default: off].",
+)
+@click.option(
+    "--live-log-url",
+    metavar="URL",
+    help="Base URL published for live logs, e.g. a TLS front [default: http://<host>:<live log port>].",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve Prometheus /metrics and /healthz here [default: on the live log port, if any].",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -123,6 +140,9 @@ def run(
     idle_timeout: float | None,
     with_worker_runner: bool,
     worker_pool: str | None,
+    live_log_port: int | None,
+    live_log_url: str | None,
+    metrics_port: int | None,
     **options: Any,
 ) -> None:
     """Run the worker daemon: claim tasks from a task queue, run them, report them.
@@ -130,7 +150,10 @@ def run(
     The first SIGTERM or SIGINT stops claiming and lets running tasks finish for up to
     --shutdown-grace seconds; then (or at a second signal) they are killed and reported
     exception/worker-shutdown so the queue retries them. The daemon then exits 0, as it does
-    after --max-tasks tasks or --idle-timeout seconds without work.
+    after --max-tasks tasks or --idle-timeout seconds without work. SIGUSR1 drains: no new
+    claims, running tasks finish however long they take, then exit 0.
+
+    `tcw status` shows what the worker on a work root is doing.
     """
     flags: dict[str, Any] = {
         "worker.capacity": capacity,
@@ -138,6 +161,9 @@ def run(
         "worker.max_tasks": max_tasks,
         "worker.idle_timeout": idle_timeout,
         "worker.worker_pool": worker_pool,
+        "worker.live_log_port": live_log_port,
+        "worker.live_log_url": live_log_url,
+        "worker.metrics_port": metrics_port,
     }
     if with_worker_runner:
         from tcw.engine.under_runner import run_under_runner

@@ -33,6 +33,7 @@ from tcw.engine.children import children_watched_by_pidfd
 from tcw.engine.claim import Claim
 from tcw.engine.executor_choice import choose_executor
 from tcw.engine.isolation import protect_worker_secrets
+from tcw.engine.operator import operator_surface
 from tcw.engine.queue_port import open_queue
 from tcw.engine.shutdown import stop_on_signals
 from tcw.engine.worker import PayloadCheck, RunRecord, Worker
@@ -99,9 +100,10 @@ async def open_worker(
     async with open_queue(config.root_url, credentials or config.credentials.for_client()) as port:
         worker = Worker(config, port, setup.executor, setup.payload_check)
         try:
-            with stop_on_signals(worker.request_stop), children_watched_by_pidfd():
+            with stop_on_signals(worker.request_stop, worker.drain), children_watched_by_pidfd():
                 check_work_root(worker)
-                yield worker
+                async with operator_surface(worker, config.worker):
+                    yield worker
         finally:
             await worker.close()
 

@@ -14,15 +14,18 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tcw.config import Config
+from tcw.config import Config, WorkerSettings
 from tcw.engine.artifacts import RunArtifacts
 from tcw.engine.claim import Claim
+from tcw.engine.diskguard import RETRY_SECONDS, DiskGuard
 from tcw.engine.identity import default_worker_id
 from tcw.engine.keepalive import keep_alive
+from tcw.engine.livelog import LiveLogs, LiveRun
+from tcw.engine.metrics import LastError, WorkerMetrics
 from tcw.engine.outcome import resolve
 from tcw.engine.queue_port import QueuePort
 from tcw.engine.retry import backoff_delay
@@ -33,7 +36,6 @@ from tcw.engine.taskrun import TaskRun
 from tcw.engine.workroot import WorkRoot
 from tcw.errors import QueueRefused, RunGone, TransientQueueError, UsageError
 from tcw.executors.api import (
-    LIVE_LOG_NAME,
     LOG_NAME,
     Executor,
     MalformedPayload,
@@ -80,6 +82,12 @@ class ActiveRun:
 
     run: TaskRun
     job: asyncio.Task[RunRecord] | None = None  # None when awaited directly (``run_once``, claim-once)
+    started_at: float = field(default_factory=time.time)
+
+
+def work_root_of(settings: WorkerSettings) -> Path:
+    """Where the worker keeps its runs' files and its status file."""
+    return Path(settings.work_root or Path(tempfile.gettempdir()) / "tcw-work")
 
 
 class Worker:
@@ -99,7 +107,7 @@ class Worker:
         self.port = port
         self.executor = executor
         self.payload_check = payload_check
-        self.work_root = Path(settings.work_root or Path(tempfile.gettempdir()) / "tcw-work")
+        self.work_root = work_root_of(settings)
         self._root: WorkRoot | None = None
         self._sandbox: WorkerSandbox | None = None
         self.records: deque[RunRecord] = deque(maxlen=RECORDS_KEPT)
@@ -112,6 +120,11 @@ class Worker:
         self._last_active = time.monotonic()
         self._empty_polls = 0
         self._failed_polls = 0
+        self._stop_requested = False
+        self.metrics = WorkerMetrics(settings.capacity, lambda: len(self._active))
+        port.observe = self.metrics.queue_call
+        self.live_logs = LiveLogs()  # served once ``tcw.engine.operator`` gives it a base URL
+        self.disk_guard = DiskGuard(self.work_root, settings.min_free_disk_mb)
 
     # -- 1. claim ------------------------------------------------------------------------------------
 
@@ -129,6 +142,7 @@ class Worker:
                 raise with_claim_hint(error, self.task_queue_id) from error
             raise
         self._claimed += len(claims)
+        self.metrics.claim_answered(len(claims))
         waited = round(time.monotonic() - polled, 3)  # how long the long-poll took to bring work
         for claim in claims:
             fields = {**claim.log_fields, "takenUntil": claim.taken_until.isoformat(), "duration": waited}
@@ -168,7 +182,11 @@ class Worker:
 
     async def _claim_or_back_off(self, count: int) -> list[Claim]:
         """The daemon's claim: a failed poll is logged and backed off, unless it is a refusal before the
-        first claim (wrong credentials or scopes, which no retry fixes)."""
+        first claim (wrong credentials or scopes, which no retry fixes). The disk guard goes first."""
+        if (shortfall := self.disk_guard.shortfall()) is not None:
+            self.metrics.last_error = LastError(time.time(), shortfall)
+            await asyncio.sleep(RETRY_SECONDS)
+            return []
         try:
             claims = await self._claim_pausing_when_empty(count)
         except QueueRefused as error:
@@ -238,6 +256,7 @@ class Worker:
         kept = run.existing_files() if self.settings.keep_workdir else (None, None)
         elapsed = time.monotonic() - started
         record = RunRecord(claim.task_id, claim.run_id, resolution, reported, elapsed, *kept)
+        self.metrics.run_ended(resolution, reported, elapsed)
         self._log_end(record, run)
         self.records.append(record)
         return record
@@ -291,14 +310,15 @@ class Worker:
         except OSError as error:
             log.error("cannot create the run directory: %s", error, extra=run.claim.log_fields)
             return resolve(error)
-        with task_log:
+        with task_log, self.live_logs.start(run) as live:
             ending = await self._run_task(run, task_log)
             resolution = resolve(ending)
             if run.lost is not None:
                 return resolution
             # The last line of the log says how the run ended and why, where people look first.
             task_log.logger.info("resolution: %s%s", resolution, f": {_describe(ending)}" if ending else "")
-            return await self._publish_log(run, resolution)
+            live.end()
+            return await self._publish_log(run, resolution, live)
 
     async def _run_task(self, run: TaskRun, task_log: TaskLog) -> BaseException | None:
         """What the run ended with: None when it completed, else the exception that sets its resolution."""
@@ -328,12 +348,12 @@ class Worker:
         if problems:
             raise MalformedPayload(f"the payload does not match this worker's schema:\n{problems.rstrip()}")
 
-    async def _publish_log(self, run: TaskRun, resolution: Resolution) -> Resolution:
+    async def _publish_log(self, run: TaskRun, resolution: Resolution, live: LiveRun) -> Resolution:
         """Upload the task log (and the live.log link); a final failure is ``resource-unavailable``."""
         try:
             await asyncio.gather(
                 run.artifacts.upload(LOG_NAME, run.log_path, content_type="text/plain"),
-                run.artifacts.link(LIVE_LOG_NAME, LOG_NAME),
+                live.link(),
             )
         except RunGone as error:
             run.lose(error.message)
@@ -394,38 +414,48 @@ class Worker:
 
     def request_stop(self, *, immediate: bool = False) -> None:
         """First call: stop claiming, let runs finish within the grace; a second (or immediate) call: now."""
-        if immediate or (self._stopping.is_set() and not self._draining):
+        if immediate or self._stop_requested:
             running = len(self._active)
             log.warning("stopping now: %d running task(s) will be reported worker-shutdown", running)
             self._shut_down_runs()
             self._stopping.set()
             return
+        self._stop_requested = True
         self._stopping.set()
-        self._draining = False  # a second stop signal is the cold one
         grace = self.settings.shutdown_grace
         log.info("stopping: no new claims; running tasks have %.0f s to finish", grace)
         asyncio.get_running_loop().call_later(grace, self._shut_down_runs)
-
-    def drain(self, *, finish_tasks: bool) -> None:
-        """Stop claiming for good (worker-runner's graceful-termination; SIGUSR1). ``finish_tasks``: the
-        running tasks finish, however long they take; otherwise they stop now and are reported
-        worker-shutdown. A stop signal afterwards starts the usual grace period."""
-        if not finish_tasks:
-            self.request_stop(immediate=True)
-            return
-        if self._stopping.is_set():
-            return
-        log.info("draining: no new claims; running tasks finish")
-        self._draining = True
-        self._stopping.set()
 
     def _shut_down_runs(self) -> None:
         for active in list(self._active.values()):
             active.run.shut_down()
 
+    def drain(self, *, finish_tasks: bool = True) -> None:
+        """Claim nothing more (SIGUSR1; worker-runner's graceful-termination). ``finish_tasks``: running
+        tasks finish however long they take, then ``run_forever`` returns (exit 0); otherwise they stop now
+        and are reported worker-shutdown. A stop signal afterwards still means what it means: finish within
+        the grace, then shut down."""
+        if not finish_tasks:
+            self.request_stop(immediate=True)
+            return
+        if not self._stopping.is_set():
+            log.info(
+                "draining: no new claims; %d running task(s) may finish however long they take",
+                len(self._active),
+            )
+            self._draining = True
+        self._stopping.set()
+
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining and not self._stop_requested
+
+    def active_runs(self) -> list[ActiveRun]:
+        return list(self._active.values())
 
     # -- loops ---------------------------------------------------------------------------------------
 

@@ -33,7 +33,8 @@ from tcw.errors import TcwError
 LOG_NAME = "public/logs/live_backing.log"
 """The task log artifact the engine uploads at the end of every run; executors must not create it."""
 LIVE_LOG_NAME = "public/logs/live.log"
-"""A link to ``LOG_NAME`` (the name Taskcluster's UI opens); reserved like it."""
+"""The name Taskcluster's UI opens: while the run runs, a reference to the worker's live log (when it serves
+live logs), then a link to ``LOG_NAME``; reserved like it."""
 RESERVED_ARTIFACT_NAMES = frozenset({LOG_NAME, LIVE_LOG_NAME})
 
 
