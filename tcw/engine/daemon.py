@@ -5,9 +5,10 @@ points around them, which also remove the worker's own credentials from the envi
 process would inherit. All build the same ``Worker``: executor and payload check chosen before the first
 claim (so a bad config fails at once, not per task), one HTTP session for the worker's calls.
 
-The payload check is the payload-schema registry entry of the worker's queue. A queue without one makes
-the worker refuse to start (``UsageError``, saying how to map the queue to a schema) unless
-``worker.accept_any_payload`` (``--accept-any-payload``) is set.
+The payload check is the payload-schema registry entry of the worker's queue, else the schema its executor
+declares (``tcw.engine.payload``). A queue with neither makes the worker refuse to start (``UsageError``,
+saying how to map the queue to a schema) unless ``worker.accept_any_payload`` (``--accept-any-payload``)
+is set.
 
 The executor is the first found of (``tcw.engine.executor_choice.choose_executor``); the caller loads the
 chosen name (``tcw.executors.loader.resolve_executor``), so the engine never imports a concrete executor:
@@ -32,7 +33,6 @@ from pathlib import Path
 from tcw.config import Config, WorkerSettings
 from tcw.engine.children import children_watched_by_pidfd
 from tcw.engine.claim import Claim
-from tcw.engine.executor_choice import choose_executor
 from tcw.engine.isolation import protect_worker_secrets
 from tcw.engine.queue_port import open_queue
 from tcw.engine.shutdown import stop_on_signals
@@ -67,15 +67,16 @@ class WorkerSetup:
 def prepare(config: Config, load_executor: ExecutorLoader) -> WorkerSetup:
     """Choose the executor and payload check for the worker's queue (see the module docstring for the
     order); raises ``UsageError`` early."""
-    from tcw.engine.payload import payload_check, registry_entry_for
+    from tcw.engine.payload import payload_check, queue_schema
 
     queue = config.worker.task_queue_id
     if not queue:
         raise UsageError("no task queue: give --task-queue P/W (or --provisioner-id and --worker-type)")
-    entry = registry_entry_for(config, queue)
-    choice = choose_executor(queue, config.worker, entry)
-    executor = load_executor(choice.spec)
+    chosen = queue_schema(config, queue, load_executor)
+    choice, entry = chosen.choice, chosen.entry
     log.info("task queue %s: executor %s, from %s", queue, choice.spec, choice.origin)
+    if entry is not None:
+        log.info("task queue %s: payloads checked against %s", queue, entry.describe())
     if config.worker.executor not in (choice.spec, DEFAULT_EXECUTOR):  # a configured one set aside
         log.warning(
             "worker.executor %s is not used for %s: %s names %s (map the queue in worker.executors to "
@@ -85,7 +86,7 @@ def prepare(config: Config, load_executor: ExecutorLoader) -> WorkerSetup:
             choice.origin,
             choice.spec,
         )
-    return WorkerSetup(executor, payload_check(entry) if entry is not None else None)
+    return WorkerSetup(chosen.executor, payload_check(entry) if entry is not None else None)
 
 
 @contextlib.asynccontextmanager
