@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from tcw.errors import QueueRefused, QueueUnavailable, RunGone, TransientQueueError, UsageError
+from tcw.errors import QueueRefused, QueueUnavailable, RunGone, TcwError, TransientQueueError, UsageError
 
 if TYPE_CHECKING:
     import aiohttp
@@ -109,6 +109,33 @@ async def upload_object(source: Path | bytes, options: Mapping[str, Any]) -> Non
         await taskcluster.aio.upload.uploadFromFile(file=file, contentLength=size, **options)
 
 
+def download_artifact(queue: Any, task_id: str, run_id: int, name: str, file: BinaryIO | None) -> bytes:
+    """The official client's artifact download (object, s3 and reference artifacts; links followed by
+    the queue; gzip content-encoding decoded), into ``file`` (seekable: retries start it over) or, when
+    ``file`` is None, returned. An error artifact raises ``ArtifactError`` with its reason and message;
+    any other failure is read by ``sync_call``."""
+    import aiohttp
+    import taskcluster.download
+    import taskcluster.exceptions
+
+    what = f"download {name} of task {task_id} run {run_id}"
+    try:
+        with sync_call(what):
+            options = {"taskId": task_id, "runId": str(run_id), "name": name, "queueService": queue}
+            if file is not None:
+                taskcluster.download.downloadArtifactToFile(file=file, **options)
+                return b""
+            data, _content_type = taskcluster.download.downloadArtifactToBuf(**options)
+            return bytes(data)
+    except QueueUnavailable as error:
+        cause = error.__cause__
+        if isinstance(cause, taskcluster.exceptions.TaskclusterArtifactError):
+            raise ArtifactError(f"{name}: an error artifact ({cause.reason}): {cause}") from cause
+        raise
+    except aiohttp.ClientResponseError as error:  # the bytes' own URL answered 4xx
+        raise QueueUnavailable(f"cannot {what}: its URL answered {error.status} {error.message}") from error
+
+
 def _copy(options: Mapping[str, Any]) -> dict[str, Any]:
     """The client encodes credentials in place: never hand it the caller's own mappings."""
     copied = dict(options)
@@ -118,6 +145,11 @@ def _copy(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -- failures ---------------------------------------------------------------------------------------
+
+
+class ArtifactError(TcwError):
+    """The artifact asked for is an ``error`` artifact: the worker said why it is missing (exit 1)."""
+
 
 # The service appends the request's details after this line; people want what comes before it.
 _DETAILS_SEPARATOR = "\n---\n"

@@ -55,3 +55,12 @@ def task_status(queue: Any, task_id: str) -> dict[str, Any]:
     """The queue's status structure of the task (state, runs)."""
     with sync_call(f"get the status of task {task_id}"):
         return queue.status(task_id)["status"]  # type: ignore[no-any-return]
+
+
+def pending_tasks(queue: Any, task_queue_id: str, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` pending runs of the queue (``listPendingTasks``), each with its task's status
+    (for ``retriesLeft``), without claiming anything."""
+    with sync_call(f"list the pending tasks of {task_queue_id}"):
+        answer = queue.listPendingTasks(task_queue_id, query={"limit": limit})
+    listed = answer.get("tasks", [])[:limit]
+    return [{**entry, "status": task_status(queue, entry["taskId"])} for entry in listed]

@@ -1,4 +1,4 @@
-"""`tcw task create FILE|-` and `tcw task status TASKID`, against any Taskcluster root URL."""
+"""`tcw task create|status|log|artifacts|download`, against any Taskcluster root URL."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tcw.errors import UsageError
 
 @click.group("task")
 def task() -> None:
-    """Create tasks and show their status."""
+    """Create tasks; show their status, logs and artifacts."""
 
 
 @task.command("create")
@@ -63,6 +63,124 @@ def status(task_id: str, output_format: str) -> None:
         click.echo(json.dumps(result, indent=2))
     else:
         _print_status(result)
+
+
+RUN_OPTION = click.option(
+    "--run", "run_id", type=click.IntRange(0), default=None, help="Run id [default: the latest run]."
+)
+
+
+@task.command("log")
+@click.argument("task_id", metavar="TASKID")
+@RUN_OPTION
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help=(
+        "Follow a running task's log until the run resolves; then exit 0, 1 or 3 as it completed, "
+        "failed or ended in exception."
+    ),
+)
+def log(task_id: str, run_id: int | None, follow: bool) -> None:
+    """Print the log of task TASKID (public/logs/live_backing.log of its latest run, or --run N)."""
+    import sys
+
+    from tcw.errors import ExitCode
+    from tcw.executors.api import LOG_NAME
+    from tcw.task_artifacts import download, follow_log
+    from tcw.taskcluster_client import sync_queue
+
+    config = pass_state(click.get_current_context()).load()
+    queue = sync_queue(config.client_options())
+    out = sys.stdout.buffer
+
+    def write(data: bytes) -> None:
+        out.write(data)
+        out.flush()
+
+    if not follow:
+        write(download(queue, task_id, run_id, LOG_NAME, None))
+        return
+    followed = follow_log(queue, task_id, run_id, write)
+    codes = {"completed": ExitCode.OK, "failed": ExitCode.FAILED}
+    click.get_current_context().exit(int(codes.get(followed.state, ExitCode.EXCEPTION)))
+
+
+@task.command("artifacts")
+@click.argument("task_id", metavar="TASKID")
+@RUN_OPTION
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="A table, or the queue's artifact list as JSON.",
+)
+def artifacts(task_id: str, run_id: int | None, output_format: str) -> None:
+    """List the artifacts of task TASKID's latest run (or --run N): name, type, size, content type, expiry."""
+    from tcw.task_artifacts import list_artifacts
+    from tcw.taskcluster_client import sync_queue
+
+    config = pass_state(click.get_current_context()).load()
+    listed_run, listed = list_artifacts(sync_queue(config.client_options()), task_id, run_id)
+    if output_format == "json":
+        click.echo(json.dumps({"taskId": task_id, "runId": listed_run, "artifacts": listed}, indent=2))
+        return
+    from rich.table import Table
+
+    from tcw.cli.output import print_table
+
+    table = Table("name", "type", "size", "content type", "expires", title=f"{task_id} run {listed_run}")
+    for artifact in listed:
+        size = artifact.get("contentLength")
+        table.add_row(
+            artifact["name"],
+            artifact["storageType"],
+            "" if size is None else str(size),
+            artifact.get("contentType", ""),
+            artifact.get("expires", ""),
+        )
+    print_table(table)
+
+
+@task.command("download")
+@click.argument("task_id", metavar="TASKID")
+@click.argument("name")
+@RUN_OPTION
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE|-",
+    default=None,
+    help="Where to write it [default: the artifact's base name in the current directory]; - for stdout.",
+)
+def download_command(task_id: str, name: str, run_id: int | None, output: str | None) -> None:
+    """Download artifact NAME of task TASKID (object, s3 and reference artifacts; links followed).
+
+    An error artifact prints its reason and message and exits 1.
+    """
+    import sys
+    from pathlib import Path
+
+    from tcw.task_artifacts import download
+    from tcw.taskcluster_client import sync_queue
+
+    config = pass_state(click.get_current_context()).load()
+    queue = sync_queue(config.client_options())
+    if output == "-":
+        sys.stdout.buffer.write(download(queue, task_id, run_id, name, None))
+        sys.stdout.buffer.flush()
+        return
+    target = Path(output or name.rsplit("/", 1)[-1])
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        with partial.open("wb") as file:
+            download(queue, task_id, run_id, name, file)
+        partial.replace(target)  # a failed download never leaves a truncated file under the real name
+    finally:
+        partial.unlink(missing_ok=True)
+    click.echo(f"{name} -> {target}", err=True)
 
 
 def _read_definition(source: IO[str]) -> dict[str, Any]:

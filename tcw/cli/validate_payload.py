@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from tcw.config import Config
     from tcw.registry import Registry, RegistryEntry
     from tcw.registry.checker import QueueEntry
-
     from tcw.registry.documents import Document
 
 

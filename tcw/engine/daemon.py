@@ -158,6 +158,33 @@ async def serve_one(
         return ClaimOnceResult(claim, await worker.run_claimed(claim))
 
 
+async def release_one(
+    config: Config,
+    setup: WorkerSetup,
+    task_id: str,
+    run_id: int,
+    on_claimed: Callable[[Claim], None] = lambda claim: None,
+) -> ClaimOnceResult:
+    """Claim the named pending run and release it at once (``exception/worker-shutdown``)."""
+    async with open_worker(config, setup) as worker:
+        claim = await worker.claim_task(task_id, run_id)
+        on_claimed(claim)
+        await worker.release(claim)
+        return ClaimOnceResult(claim, worker.records[-1])
+
+
+def run_release_one(
+    config: Config,
+    setup: WorkerSetup,
+    task_id: str,
+    run_id: int,
+    on_claimed: Callable[[Claim], None] = lambda claim: None,
+) -> ClaimOnceResult:
+    """`tcw claim-once --no-run`."""
+    protect_worker_secrets()
+    return asyncio.run(release_one(config, setup, task_id, run_id, on_claimed))
+
+
 def run_claim_once(
     config: Config,
     setup: WorkerSetup,

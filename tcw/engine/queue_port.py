@@ -51,6 +51,12 @@ class QueuePort:
         answer = await translate("claimWork", self._queue.claimWork(task_queue_id, body))
         return [Claim.from_claim_work(entry) for entry in answer.get("tasks", [])]
 
+    async def claim_task(self, task_id: str, run_id: int, worker_group: str, worker_id: str) -> Claim:
+        """Claim one named pending run (claim-once --no-run releases exactly the task it looked at)."""
+        body = {"workerGroup": worker_group, "workerId": worker_id}
+        answer = await translate("claimTask", self._queue.claimTask(task_id, str(run_id), body))
+        return Claim.from_claim_work(answer)
+
     def for_run(self, claim: Claim) -> RunPort:
         return RunPort(self.session, self.root_url, claim)
 

@@ -128,6 +128,13 @@ class Worker:
             log.info("claimed %s", claim.name or "task", extra=fields)
         return claims
 
+    async def claim_task(self, task_id: str, run_id: int) -> Claim:
+        """Claim one named pending run (``claimTask``); raises as ``claim_work`` does."""
+        claim = await self.port.claim_task(task_id, run_id, self.settings.worker_group, self.worker_id)
+        self._claimed += 1
+        log.info("claimed %s", claim.name or "task", extra=claim.log_fields)
+        return claim
+
     async def claim_within(self, seconds: float, count: int = 1) -> list[Claim]:
         """Poll for up to ``seconds`` (or until asked to stop); a poll still waiting then is abandoned.
         Unlike the daemon, which backs off and tries again, a poll that fails raises."""

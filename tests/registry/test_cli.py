@@ -29,6 +29,7 @@ def schema_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # A handler that declares no payload schema: a queue without a registry entry then has no schema at all.
 NO_DECLARED_SCHEMA = {"TCW_WORKER_EXECUTOR": "examples.handler:greet"}
 
+
 def test_a_valid_payload_exits_0(run_cli: RunCli) -> None:
     result = run_cli(["tcw", "validate-payload", "--schema", "shell", str(DATA / "shell.valid.json")])
     assert (
@@ -101,9 +102,7 @@ def test_multi_document_yaml_with_tasks_choosing_their_schema(run_cli: RunCli, r
     ]
     assert third["status"] == "error"
     assert third["schema"] is None
-    assert third["error"].startswith(
-        "no payload schema for task queue elsewhere/linux (registry keys known:"
-    )
+    assert third["error"].startswith("no payload schema for task queue elsewhere/linux (registry keys known:")
     assert set(first) == {
         "source",
         "document",
