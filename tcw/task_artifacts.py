@@ -1,21 +1,23 @@
 """Reading what a task left behind: its artifacts, their bytes, and its log (also while it runs).
 
-`tcw task log|artifacts|download` and `claim-once`'s log tail read through here, with a sync queue client
-(``tcw.taskcluster_client.sync_queue``); downloads go through the official client's helpers there.
+`tcw task log|artifacts|download` and `claim-once`'s log tail read through here, given the client options
+(``Config.client_options()``); calls and downloads go through ``tcw.taskcluster_client`` (the official
+client's download helpers).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from tcw.errors import QueueUnavailable, UsageError
 from tcw.executors.api import LIVE_LOG_NAME, LOG_NAME
-from tcw.taskcluster_client import download_artifact, sync_call
+from tcw.taskcluster_client import download_artifact, sync_call, sync_queue
 from tcw.tasks import task_status
 
+Options = Mapping[str, Any]  # the client options: rootUrl and credentials
 UNRESOLVED = ("unscheduled", "pending", "running")
 LIVE_LOG_TIMEOUT = 30.0  # seconds without a byte before a live-log stream is read again from where it was
 
@@ -33,8 +35,9 @@ def pick_run(status: dict[str, Any], run_id: int | None) -> dict[str, Any]:
     raise UsageError(f"task {status['taskId']} has no run {run_id} (its runs: 0..{len(runs) - 1})")
 
 
-def list_artifacts(queue: Any, task_id: str, run_id: int | None) -> tuple[int, list[dict[str, Any]]]:
+def list_artifacts(options: Options, task_id: str, run_id: int | None) -> tuple[int, list[dict[str, Any]]]:
     """The run (latest by default) and every one of its artifacts, all pages."""
+    queue = sync_queue(options)
     run = pick_run(task_status(queue, task_id), run_id)
     listed: list[dict[str, Any]] = []
     query: dict[str, str] = {}
@@ -48,17 +51,14 @@ def list_artifacts(queue: Any, task_id: str, run_id: int | None) -> tuple[int, l
     return int(run["runId"]), listed
 
 
-def latest_run_id(queue: Any, task_id: str, run_id: int | None) -> int:
-    return int(pick_run(task_status(queue, task_id), run_id)["runId"])
-
-
-def download(queue: Any, task_id: str, run_id: int | None, name: str, file: BinaryIO | None) -> bytes:
+def download(options: Options, task_id: str, run_id: int | None, name: str, file: BinaryIO | None) -> bytes:
     """The artifact's bytes into ``file`` (or returned when None), whatever its storage type."""
-    return download_artifact(queue, task_id, latest_run_id(queue, task_id, run_id), name, file)
+    run = pick_run(task_status(sync_queue(options), task_id), run_id)
+    return download_artifact(options, task_id, int(run["runId"]), name, file)
 
 
-def read_artifact_text(queue: Any, task_id: str, run_id: int, name: str) -> str:
-    return download_artifact(queue, task_id, run_id, name, None).decode("utf-8", errors="replace")
+def read_artifact_text(options: Options, task_id: str, run_id: int, name: str) -> str:
+    return download_artifact(options, task_id, run_id, name, None).decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class FollowedRun:
 
 
 def follow_log(
-    queue: Any,
+    options: Options,
     task_id: str,
     run_id: int | None,
     write: Callable[[bytes], None],
@@ -81,12 +81,13 @@ def follow_log(
     server) is read as it arrives; with no live log yet, the status is polled every ``poll`` s. The live
     log and the backing log hold the same bytes, so each byte is written once whichever it came from.
     """
+    queue = sync_queue(options)
     written = 0
     while True:
         status = task_status(queue, task_id)
         run = _run_to_follow(status, run_id)
         if run is not None and run["state"] not in UNRESOLVED:
-            rest = download_artifact(queue, task_id, run["runId"], LOG_NAME, None)
+            rest = download_artifact(options, task_id, run["runId"], LOG_NAME, None)
             write(rest[written:])
             return FollowedRun(int(run["runId"]), str(run["state"]))
         if run is not None and run["state"] == "running":

@@ -109,29 +109,38 @@ async def upload_object(source: Path | bytes, options: Mapping[str, Any]) -> Non
         await taskcluster.aio.upload.uploadFromFile(file=file, contentLength=size, **options)
 
 
-def download_artifact(queue: Any, task_id: str, run_id: int, name: str, file: BinaryIO | None) -> bytes:
+def download_artifact(
+    options: Mapping[str, Any], task_id: str, run_id: int, name: str, file: BinaryIO | None
+) -> bytes:
     """The official client's artifact download (object, s3 and reference artifacts; links followed by
     the queue; gzip content-encoding decoded), into ``file`` (seekable: retries start it over) or, when
     ``file`` is None, returned. An error artifact raises ``ArtifactError`` with its reason and message;
     any other failure is read by ``sync_call``."""
+    import asyncio
+
     import aiohttp
-    import taskcluster.download
+    import taskcluster.aio.download
     import taskcluster.exceptions
+
+    async def fetch() -> bytes:
+        async with aio_session(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30)) as session:
+            arguments = {"taskId": task_id, "runId": str(run_id), "name": name}
+            queue = aio_queue(options, session)
+            if file is not None:
+                await taskcluster.aio.download.downloadArtifactToFile(
+                    file=file, queueService=queue, **arguments
+                )
+                return b""
+            data, _ = await taskcluster.aio.download.downloadArtifactToBuf(queueService=queue, **arguments)
+            return bytes(data)
 
     what = f"download {name} of task {task_id} run {run_id}"
     try:
         with sync_call(what):
-            options = {"taskId": task_id, "runId": str(run_id), "name": name, "queueService": queue}
-            if file is not None:
-                taskcluster.download.downloadArtifactToFile(file=file, **options)
-                return b""
-            data, _content_type = taskcluster.download.downloadArtifactToBuf(**options)
-            return bytes(data)
-    except QueueUnavailable as error:
-        cause = error.__cause__
-        if isinstance(cause, taskcluster.exceptions.TaskclusterArtifactError):
-            raise ArtifactError(f"{name}: an error artifact ({cause.reason}): {cause}") from cause
-        raise
+            try:
+                return asyncio.run(fetch())
+            except taskcluster.exceptions.TaskclusterArtifactError as error:  # before sync_call reads it
+                raise ArtifactError(f"{name}: an error artifact ({error.reason}): {error}") from error
     except aiohttp.ClientResponseError as error:  # the bytes' own URL answered 4xx
         raise QueueUnavailable(f"cannot {what}: its URL answered {error.status} {error.message}") from error
 

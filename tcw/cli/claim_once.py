@@ -214,16 +214,13 @@ def _next_releasable(config: Config, wait: float, force: bool) -> tuple[str, int
 
 def _show_task_log(config: Config, record: RunRecord, *, whole: bool) -> None:
     """The task log as uploaded (its tail, or all of it): what the task printed, without curl."""
-    from tcw.errors import QueueUnavailable
+    from tcw.errors import TcwError
     from tcw.executors.api import LOG_NAME
     from tcw.task_artifacts import read_artifact_text
-    from tcw.taskcluster_client import sync_queue
 
     try:
-        text = read_artifact_text(
-            sync_queue(config.client_options()), record.task_id, record.run_id, LOG_NAME
-        )
-    except QueueUnavailable as error:
+        text = read_artifact_text(config.client_options(), record.task_id, record.run_id, LOG_NAME)
+    except TcwError as error:
         click.echo(f"(task log not available: {error.message})", err=True)
         return
     lines = text.splitlines()

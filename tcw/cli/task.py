@@ -89,10 +89,8 @@ def log(task_id: str, run_id: int | None, follow: bool) -> None:
     from tcw.errors import ExitCode
     from tcw.executors.api import LOG_NAME
     from tcw.task_artifacts import download, follow_log
-    from tcw.taskcluster_client import sync_queue
 
-    config = pass_state(click.get_current_context()).load()
-    queue = sync_queue(config.client_options())
+    options = pass_state(click.get_current_context()).load().client_options()
     out = sys.stdout.buffer
 
     def write(data: bytes) -> None:
@@ -100,9 +98,9 @@ def log(task_id: str, run_id: int | None, follow: bool) -> None:
         out.flush()
 
     if not follow:
-        write(download(queue, task_id, run_id, LOG_NAME, None))
+        write(download(options, task_id, run_id, LOG_NAME, None))
         return
-    followed = follow_log(queue, task_id, run_id, write)
+    followed = follow_log(options, task_id, run_id, write)
     codes = {"completed": ExitCode.OK, "failed": ExitCode.FAILED}
     click.get_current_context().exit(int(codes.get(followed.state, ExitCode.EXCEPTION)))
 
@@ -120,10 +118,9 @@ def log(task_id: str, run_id: int | None, follow: bool) -> None:
 def artifacts(task_id: str, run_id: int | None, output_format: str) -> None:
     """List the artifacts of task TASKID's latest run (or --run N): name, type, size, content type, expiry."""
     from tcw.task_artifacts import list_artifacts
-    from tcw.taskcluster_client import sync_queue
 
     config = pass_state(click.get_current_context()).load()
-    listed_run, listed = list_artifacts(sync_queue(config.client_options()), task_id, run_id)
+    listed_run, listed = list_artifacts(config.client_options(), task_id, run_id)
     if output_format == "json":
         click.echo(json.dumps({"taskId": task_id, "runId": listed_run, "artifacts": listed}, indent=2))
         return
@@ -164,19 +161,17 @@ def download_command(task_id: str, name: str, run_id: int | None, output: str | 
     from pathlib import Path
 
     from tcw.task_artifacts import download
-    from tcw.taskcluster_client import sync_queue
 
-    config = pass_state(click.get_current_context()).load()
-    queue = sync_queue(config.client_options())
+    options = pass_state(click.get_current_context()).load().client_options()
     if output == "-":
-        sys.stdout.buffer.write(download(queue, task_id, run_id, name, None))
+        sys.stdout.buffer.write(download(options, task_id, run_id, name, None))
         sys.stdout.buffer.flush()
         return
     target = Path(output or name.rsplit("/", 1)[-1])
     partial = target.with_name(f".{target.name}.part")
     try:
         with partial.open("wb") as file:
-            download(queue, task_id, run_id, name, file)
+            download(options, task_id, run_id, name, file)
         partial.replace(target)  # a failed download never leaves a truncated file under the real name
     finally:
         partial.unlink(missing_ok=True)
