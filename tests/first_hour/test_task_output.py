@@ -107,3 +107,33 @@ def test_task_log_follow_prints_a_running_task_s_log_until_it_resolves(
     text = out.decode()
     assert text.count("first\n") == 1 and text.count("second\n") == 1
     assert text.rstrip().endswith("resolution: completed")
+
+
+def test_a_gzip_encoded_s3_artifact_downloads_decoded(
+    local_queue: Any, queue: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    """As a worker uploading its log gzip-compressed does (generic-worker): Content-Encoding: gzip."""
+    import gzip
+    from datetime import UTC, datetime, timedelta
+
+    import requests
+
+    env = user_env(local_queue.root_credentials, local_queue.root_url)
+    task_id = new_task(queue, {})
+    claimed = queue.claimWork(QUEUE_ID, {"workerGroup": "g", "workerId": "w", "tasks": 1})["tasks"][0]
+    import taskcluster
+
+    run_queue = taskcluster.Queue({"rootUrl": local_queue.root_url, "credentials": claimed["credentials"]})
+    expires = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    body = {"storageType": "s3", "contentType": "text/plain", "expires": expires}
+    answer = run_queue.createArtifact(task_id, "0", "public/zipped.txt", body)
+    put = requests.put(
+        answer["putUrl"],
+        data=gzip.compress(b"unzipped text\n"),
+        headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"},
+        timeout=10,
+    )
+    assert put.status_code == 200, put.text
+    run_queue.reportCompleted(task_id, "0")
+    got = run_cli(["tcw", "task", "download", task_id, "public/zipped.txt", "-o", "-"], env=env).stdout
+    assert got == "unzipped text\n"
