@@ -184,6 +184,16 @@ class WorkerSettings:
     artifact_storage: ArtifactStorage = setting(
         "object", "How artifacts are uploaded: object (the object service) or s3 (the queue's s3 type)."
     )
+    progress_interval: float = setting(
+        60.0,
+        "Seconds between the progress lines (elapsed, task log size) logged for a running task; 0: none.",
+        rule=_seconds(0),
+    )
+    startup_timeout: float = setting(
+        30.0,
+        "Seconds `tcw run` and `claim-once` try to reach the deployment at start before exiting 5.",
+        rule=_seconds(0, strict=True),
+    )
 
     @property
     def task_queue_id(self) -> str | None:

@@ -41,7 +41,7 @@ def list_artifacts(options: Options, task_id: str, run_id: int | None) -> tuple[
     run = pick_run(task_status(queue, task_id), run_id)
     listed: list[dict[str, Any]] = []
     query: dict[str, str] = {}
-    with sync_call(f"list the artifacts of task {task_id} run {run['runId']}"):
+    with sync_call(f"list the artifacts of task {task_id} run {run['runId']}", queue):
         while True:
             page = queue.listArtifacts(task_id, str(run["runId"]), query=query)
             listed.extend(page.get("artifacts", []))

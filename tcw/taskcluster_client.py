@@ -168,6 +168,7 @@ _DETAILS_SEPARATOR = "\n---\n"
 class ClientFailure:
     status: int | None  # the HTTP status, or None when no answer came (connection error, timeout)
     message: str  # the service's whole message (a 400 lists each broken rule on its own line)
+    from_service: bool = True  # False: the answer had no Taskcluster error body (not a deployment?)
 
     @property
     def first_line(self) -> str:
@@ -179,10 +180,11 @@ def read_failure(error: BaseException) -> ClientFailure:
     status = getattr(error, "status_code", None) or getattr(error, "status", None)
     body = getattr(error, "body", None)
     message = body.get("message") if isinstance(body, dict) else None
+    from_service = isinstance(message, str) and bool(message.strip())
     if not isinstance(message, str) or not message.strip():
         message = str(getattr(error, "message", None) or error)
     message = message.split(_DETAILS_SEPARATOR)[0].strip() or type(error).__name__
-    return ClientFailure(int(status) if status else None, message)
+    return ClientFailure(int(status) if status else None, message, from_service)
 
 
 async def translate(what: str, operation: Awaitable[T], *, gone: frozenset[int] = frozenset()) -> T:
@@ -214,18 +216,22 @@ def _refusal(what: str, status: int, failure: ClientFailure, gone: frozenset[int
 
 
 @contextmanager
-def sync_call(what: str) -> Iterator[None]:
-    """Sync calls whose failures end a command: bad input (400, 404, 409) is a ``UsageError`` with every
-    reason the service gave; the rest is ``QueueUnavailable``."""
+def sync_call(what: str, client: Any = None) -> Iterator[None]:
+    """Sync calls whose failures end a command, each said in one line: bad input (400, 404, 409) is a
+    ``UsageError`` with every reason the service gave; the rest is ``QueueUnavailable``. ``client`` (the
+    client making the call) lets a refusal say whose credentials were used, or that there were none."""
     import taskcluster.exceptions
 
     try:
         yield
     except taskcluster.exceptions.TaskclusterAuthFailure as error:
-        failure = read_failure(error)
-        raise QueueUnavailable(f"cannot {what}: authentication failed: {failure.first_line}") from error
+        raise QueueUnavailable(f"cannot {what}: {_auth_refusal(read_failure(error), client)}") from error
     except taskcluster.exceptions.TaskclusterRestFailure as error:
         failure = read_failure(error)
+        if failure.status == 403 and missing_scopes(failure.message):
+            raise QueueUnavailable(f"cannot {what}: {_scope_refusal(failure, client)}") from error
+        if failure.status == 404 and not failure.from_service:
+            raise QueueUnavailable(f"cannot {what}: {NOT_A_DEPLOYMENT}") from error
         message = f"cannot {what}: {failure.status} {failure.message}"
         if failure.status in (400, 404, 409):
             raise UsageError(message) from error
@@ -237,3 +243,58 @@ def sync_call(what: str) -> Iterator[None]:
         ) from error
     except taskcluster.exceptions.TaskclusterFailure as error:
         raise QueueUnavailable(f"cannot {what}: {read_failure(error).first_line}") from error
+
+
+NOT_A_DEPLOYMENT = (
+    "the root URL answers, but not as a Taskcluster deployment (404 without a Taskcluster error body); "
+    "check --root-url / TASKCLUSTER_ROOT_URL"
+)
+NO_CREDENTIALS = "no credentials: TASKCLUSTER_CLIENT_ID and TASKCLUSTER_ACCESS_TOKEN are unset"
+
+
+def _client_id(client: Any) -> str | None:
+    credentials = (getattr(client, "options", None) or {}).get("credentials") or {}
+    client_id = credentials.get("clientId") if isinstance(credentials, Mapping) else None
+    return client_id.decode() if isinstance(client_id, bytes) else client_id
+
+
+def _auth_refusal(failure: ClientFailure, client: Any) -> str:
+    client_id = _client_id(client)
+    if "bad mac" in failure.message.lower():
+        whose = f"client id {client_id}" if client_id else "the client id"
+        return f"authentication failed: the access token does not match {whose} (Bad mac)"
+    return f"authentication failed: {failure.first_line}"
+
+
+def _scope_refusal(failure: ClientFailure, client: Any) -> str:
+    client_id = _client_id(client)
+    who = f"client {client_id}" if client_id else NO_CREDENTIALS
+    return f"the service refused it (403): missing scopes {missing_scopes(failure.message)} ({who})"
+
+
+def missing_scopes(message: str) -> str:
+    """The scopes a 403 says are missing (the fenced block after "missing the following scopes"), as one
+    line: ``a and b and one of (c, d)``; empty when the message is not a scope refusal."""
+    import json
+
+    _, found, rest = message.partition("missing the following scopes")
+    parts = rest.split("```")
+    if not found or len(parts) < 3:
+        return ""
+    block = parts[1].strip()
+    try:
+        return _expression(json.loads(block))
+    except ValueError:
+        return " ".join(block.split())
+
+
+def _expression(value: Any) -> str:
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((operator, items),) = value.items()
+        rendered = [_expression(item) for item in items] if isinstance(items, list) else [str(items)]
+        if operator == "AnyOf" and len(rendered) > 1:
+            return f"one of ({', '.join(rendered)})"
+        return " and ".join(rendered)
+    if isinstance(value, list):
+        return " and ".join(_expression(item) for item in value)
+    return str(value)

@@ -46,21 +46,21 @@ def create_task(queue: Any, definition: Mapping[str, Any], task_id: str | None =
     body = dict(definition)
     task_id = task_id or body.pop("taskId", None) or new_task_id()
     body.pop("taskId", None)
-    with sync_call(f"create task {task_id}"):
+    with sync_call(f"create task {task_id} (createTask)", queue):
         queue.createTask(task_id, fill_defaults(body))
     return task_id
 
 
 def task_status(queue: Any, task_id: str) -> dict[str, Any]:
     """The queue's status structure of the task (state, runs)."""
-    with sync_call(f"get the status of task {task_id}"):
+    with sync_call(f"get the status of task {task_id}", queue):
         return queue.status(task_id)["status"]  # type: ignore[no-any-return]
 
 
 def pending_tasks(queue: Any, task_queue_id: str, limit: int) -> list[dict[str, Any]]:
     """The first ``limit`` pending runs of the queue (``listPendingTasks``), each with its task's status
     (for ``retriesLeft``), without claiming anything."""
-    with sync_call(f"list the pending tasks of {task_queue_id}"):
+    with sync_call(f"list the pending tasks of {task_queue_id} (listPendingTasks)", queue):
         answer = queue.listPendingTasks(task_queue_id, query={"limit": limit})
     listed = answer.get("tasks", [])[:limit]
     return [{**entry, "status": task_status(queue, entry["taskId"])} for entry in listed]

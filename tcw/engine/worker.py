@@ -24,6 +24,7 @@ from tcw.engine.claim import Claim
 from tcw.engine.identity import default_worker_id
 from tcw.engine.keepalive import keep_alive
 from tcw.engine.outcome import resolve
+from tcw.engine.progress import log_progress
 from tcw.engine.queue_port import QueuePort
 from tcw.engine.retry import backoff_delay
 from tcw.engine.tasklog import TaskLog
@@ -206,6 +207,7 @@ class Worker:
         run = active.run
         claim = run.claim
         keeper = asyncio.create_task(self.keep_alive(run))
+        progress = asyncio.create_task(log_progress(claim, run.log_path, self.settings.progress_interval))
         try:
             try:
                 resolution = await self._execute(run)
@@ -217,6 +219,7 @@ class Worker:
                 reported = await self.report(run, resolution)
         finally:
             keeper.cancel()
+            progress.cancel()
             del self._active[(claim.task_id, claim.run_id)]
             if not self.settings.keep_workdir:
                 self._remove_in_background(run)
@@ -357,7 +360,16 @@ class Worker:
             return
         self._stopping.set()
         grace = self.settings.shutdown_grace
-        log.info("stopping: no new claims; running tasks have %.0f s to finish", grace)
+        if self._active:
+            log.warning(
+                "stopping: no new claims; %d running task(s) have %.0f s to finish, then are stopped and "
+                "reported exception/worker-shutdown (the queue retries them). A second Ctrl-C (or SIGTERM) "
+                "stops them now",
+                len(self._active),
+                grace,
+            )
+        else:
+            log.info("stopping: no new claims, no task running")
         asyncio.get_running_loop().call_later(grace, self._shut_down_runs)
 
     def _shut_down_runs(self) -> None:
