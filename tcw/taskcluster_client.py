@@ -210,6 +210,8 @@ async def translate(what: str, operation: Awaitable[T], *, gone: frozenset[int] 
 
 def _refusal(what: str, status: int, failure: ClientFailure, gone: frozenset[int]) -> RunGone | QueueRefused:
     text = f"{what}: the queue answered {status}: {failure.first_line}"
+    if status == 404 and not failure.from_service:
+        text = f"{what}: {NOT_A_DEPLOYMENT}"
     if status in gone:
         return RunGone(text, status)
     return QueueRefused(text, status)

@@ -103,7 +103,9 @@ def run(
     exception/worker-shutdown so the queue retries them. The daemon then exits 0, as it does
     after --max-tasks tasks or --idle-timeout seconds without work.
     """
-    from tcw.engine.daemon import prepare, run_daemon
+    import logging
+
+    from tcw.engine.daemon import prepare, run_daemon, summarise
     from tcw.executors.loader import resolve_executor
 
     config = load_worker_config(
@@ -116,4 +118,6 @@ def run(
             "worker.idle_timeout": idle_timeout,
         },
     )
-    run_daemon(config, prepare(config, resolve_executor))
+    records = run_daemon(config, prepare(config, resolve_executor))
+    if not logging.getLogger("tcw.engine.daemon").isEnabledFor(logging.INFO):  # -q hid its last log line
+        click.echo(f"worker stopped: {summarise(records)}", err=True)

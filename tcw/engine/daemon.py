@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -34,10 +35,11 @@ from tcw.config import Config, WorkerSettings
 from tcw.engine.children import children_watched_by_pidfd
 from tcw.engine.claim import Claim
 from tcw.engine.isolation import protect_worker_secrets
-from tcw.engine.queue_port import open_queue
+from tcw.engine.queue_port import QueuePort, open_queue
+from tcw.engine.retry import backoff_delay
 from tcw.engine.shutdown import stop_on_signals
 from tcw.engine.worker import PayloadCheck, RunRecord, Worker
-from tcw.errors import UsageError
+from tcw.errors import QueueRefused, QueueUnavailable, TransientQueueError, UsageError
 from tcw.executors.api import Executor
 
 log = logging.getLogger(__name__)
@@ -90,10 +92,16 @@ def prepare(config: Config, load_executor: ExecutorLoader) -> WorkerSetup:
 
 
 @contextlib.asynccontextmanager
-async def open_worker(config: Config, setup: WorkerSetup) -> AsyncIterator[Worker]:
+async def open_worker(
+    config: Config, setup: WorkerSetup, *, reach_within: float | None = -1.0
+) -> AsyncIterator[Worker]:
+    """The worker, once its queue answered (``reach_deployment``; ``reach_within`` -1: the configured
+    ``worker.startup_timeout``, None: one ping)."""
     if not config.root_url:
         raise UsageError("root_url: not set (use --root-url or TASKCLUSTER_ROOT_URL)")
     async with open_queue(config.root_url, config.credentials.for_client()) as port:
+        timeout = config.worker.startup_timeout if reach_within == -1.0 else reach_within
+        await reach_deployment(port, timeout)
         worker = Worker(config, port, setup.executor, setup.payload_check)
         check_work_root(worker.work_root)
         try:
@@ -101,6 +109,33 @@ async def open_worker(config: Config, setup: WorkerSetup) -> AsyncIterator[Worke
                 yield worker
         finally:
             await worker.close()
+
+
+async def reach_deployment(port: QueuePort, timeout: float | None) -> None:
+    """Ping the queue before the first claim, for up to ``timeout`` s (None: one ping, with the client's
+    own retries): a wrong or unreachable root URL is one error at start (exit 5), not a worker retrying
+    forever in silence. Once started, the worker rides out outages as before."""
+    deadline = time.monotonic() + (timeout or 0.0)
+    attempt = 0
+    while True:
+        try:
+            bound = None if timeout is None else max(0.1, deadline - time.monotonic())
+            await asyncio.wait_for(port.ping(), timeout=bound)
+            return
+        except QueueRefused as error:  # it answers, but not as a queue should
+            raise QueueUnavailable(f"{port.root_url}: {error.message}") from error
+        except (TransientQueueError, TimeoutError) as error:
+            if time.monotonic() >= deadline:
+                reason = error.message if isinstance(error, TransientQueueError) else "no answer"
+                within = f" within {timeout:g} s" if timeout is not None else ""
+                raise QueueUnavailable(
+                    f"cannot reach the queue at {port.root_url}{within} ({reason}); check "
+                    "--root-url / TASKCLUSTER_ROOT_URL (worker.startup_timeout sets how long to try)"
+                ) from error
+            if attempt == 0:
+                log.warning("cannot reach the queue at %s yet: trying for up to %g s", port.root_url, timeout)
+            attempt += 1
+            await asyncio.sleep(min(backoff_delay(attempt, 0.5, 5.0), max(0.0, deadline - time.monotonic())))
 
 
 async def serve(config: Config, setup: WorkerSetup) -> list[RunRecord]:
@@ -145,8 +180,9 @@ async def serve_one(
     run: bool = True,
     on_claimed: Callable[[Claim], None] = lambda claim: None,
 ) -> ClaimOnceResult:
-    """Claim at most one task within ``wait`` seconds; run and report it, or release it at once."""
-    async with open_worker(config, setup) as worker:
+    """Claim at most one task within ``wait`` seconds; run and report it, or release it at once. An
+    unreachable queue is an answer at once (one ping), as for every one-off command."""
+    async with open_worker(config, setup, reach_within=None) as worker:
         claims = await worker.claim_within(wait, count=1)
         if not claims:
             return ClaimOnceResult(None, None)
@@ -166,7 +202,7 @@ async def release_one(
     on_claimed: Callable[[Claim], None] = lambda claim: None,
 ) -> ClaimOnceResult:
     """Claim the named pending run and release it at once (``exception/worker-shutdown``)."""
-    async with open_worker(config, setup) as worker:
+    async with open_worker(config, setup, reach_within=None) as worker:
         claim = await worker.claim_task(task_id, run_id)
         on_claimed(claim)
         await worker.release(claim)

@@ -57,6 +57,9 @@ class QueuePort:
         answer = await translate("claimTask", self._queue.claimTask(task_id, str(run_id), body))
         return Claim.from_claim_work(answer)
 
+    async def ping(self) -> None:
+        await translate("ping", self._queue.ping())
+
     def for_run(self, claim: Claim) -> RunPort:
         return RunPort(self.session, self.root_url, claim)
 
