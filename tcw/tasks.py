@@ -12,6 +12,8 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tcw.config import ID_PATTERN, ID_RULE, WORKER_TYPE_PATTERN, WORKER_TYPE_RULE
+from tcw.errors import UsageError
 from tcw.taskcluster_client import new_task_id, parse_time, sync_call
 
 DEFAULT_DEADLINE = timedelta(days=1)
@@ -35,6 +37,37 @@ def fill_defaults(definition: Mapping[str, Any], now: datetime | None = None) ->
         metadata.setdefault("owner", f"tcw@{socket.gethostname()}")
         metadata.setdefault("source", "https://github.com/taskcluster/taskcluster")
     return filled
+
+
+PAYLOAD_KEYS = frozenset({"command", "maxRunTime", "env", "artifacts", "onExitStatus", "mounts", "features"})
+TASK_KEYS = frozenset({"payload", "metadata", "taskQueueId", "provisionerId", "workerType", "taskGroupId"})
+
+
+def check_definition(definition: Mapping[str, Any], where: str) -> None:
+    """What the queue would refuse for reasons a person should read in words, before any call: a bare
+    payload given as a task, and a task queue id that cannot be one."""
+    if not TASK_KEYS & definition.keys() and PAYLOAD_KEYS & definition.keys():
+        raise UsageError(
+            f"{where}: this is a bare payload ({', '.join(sorted(PAYLOAD_KEYS & definition.keys()))}), "
+            "not a task definition: wrap it in `payload:` (and give --task-queue P/W)"
+        )
+    queue = definition.get("taskQueueId")
+    if queue is not None:
+        problem = task_queue_problem(queue)
+        if problem:
+            raise UsageError(f"{where}: taskQueueId {queue!r}: {problem}")
+
+
+def task_queue_problem(queue: object) -> str | None:
+    """Why ``queue`` is not a task queue id (``provisionerId/workerType``), in words; None when it is."""
+    if not isinstance(queue, str) or queue.count("/") != 1:
+        return "must be provisionerId/workerType, with exactly one '/'"
+    provisioner_id, worker_type = queue.split("/")
+    if not ID_PATTERN.match(provisioner_id):
+        return f"its provisionerId {provisioner_id!r} {ID_RULE}"
+    if not WORKER_TYPE_PATTERN.match(worker_type):
+        return f"its workerType {worker_type!r} {WORKER_TYPE_RULE}"
+    return None
 
 
 def create_task(queue: Any, definition: Mapping[str, Any], task_id: str | None = None) -> str:

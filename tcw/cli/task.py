@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 from typing import IO, Any
 
 import click
-import yaml
 
 from tcw.cli.main import pass_state
 from tcw.errors import UsageError
@@ -27,20 +26,34 @@ def task() -> None:
     default=None,
     help="Queue the task for provisionerId/workerType (overrides the file's).",
 )
-def create(source: IO[str], task_id: str | None, task_queue: str | None) -> None:
-    """Create the task in SOURCE (YAML or JSON file, or - for stdin) and print its taskId.
+@click.option(
+    "--task-group", "task_group_id", metavar="ID", default=None, help="Put the tasks in this task group."
+)
+def create(source: IO[str], task_id: str | None, task_queue: str | None, task_group_id: str | None) -> None:
+    """Create the tasks in SOURCE (YAML or JSON file, or - for stdin) and print each taskId.
 
-    Missing created, deadline (+1 day), expires, payload and metadata are filled in.
+    A YAML file may hold several documents (---): each is a task, created in order. Missing created,
+    deadline (+1 day), expires, payload and metadata are filled in. Every document is checked before the
+    first is created.
     """
     from tcw.taskcluster_client import sync_queue
-    from tcw.tasks import create_task
+    from tcw.tasks import check_definition, create_task
 
     config = pass_state(click.get_current_context()).load()
-    definition = _read_definition(source)
-    if task_queue is not None:
-        definition = {k: v for k, v in definition.items() if k not in ("provisionerId", "workerType")}
-        definition["taskQueueId"] = task_queue
-    click.echo(create_task(sync_queue(config.client_options()), definition, task_id))
+    definitions = _read_definitions(source)
+    if task_id is not None and len(definitions) > 1:
+        raise UsageError(f"--task-id names one task, but {source.name} holds {len(definitions)}")
+    for where, definition in definitions:
+        if task_queue is not None:
+            for key in ("provisionerId", "workerType"):
+                definition.pop(key, None)
+            definition["taskQueueId"] = task_queue
+        if task_group_id is not None:
+            definition["taskGroupId"] = task_group_id
+        check_definition(definition, where)
+    queue = sync_queue(config.client_options())
+    for _, definition in definitions:
+        click.echo(create_task(queue, definition, task_id))
 
 
 @task.command("status")
@@ -178,15 +191,22 @@ def download_command(task_id: str, name: str, run_id: int | None, output: str | 
     click.echo(f"{name} -> {target}", err=True)
 
 
-def _read_definition(source: IO[str]) -> dict[str, Any]:
+def _read_definitions(source: IO[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Every document of SOURCE, read as validate-payload reads them, each with where it came from."""
+    from tcw.registry.documents import STDIN_NAME, parse_documents
+
     name = getattr(source, "name", "-")
-    try:
-        document = yaml.safe_load(source)
-    except yaml.YAMLError as error:
-        raise UsageError(f"{name}: not valid YAML or JSON: {' '.join(str(error).split())}") from error
-    if not isinstance(document, dict):
-        raise UsageError(f"{name}: a task definition must be a mapping")
-    return {key: _jsonable(value) for key, value in document.items()}
+    documents = parse_documents(source.read(), STDIN_NAME if name in ("-", "<stdin>") else name)
+    several = len(documents) > 1
+    read: list[tuple[str, dict[str, Any]]] = []
+    for document in documents:
+        where = f"{name} (document {document.position})" if several else name
+        if document.error is not None:
+            raise UsageError(f"{where}: {' '.join(document.error.split())}")
+        if not isinstance(document.content, dict):
+            raise UsageError(f"{where}: a task definition must be a mapping")
+        read.append((where, {key: _jsonable(value) for key, value in document.content.items()}))
+    return read
 
 
 def _jsonable(value: Any) -> Any:
