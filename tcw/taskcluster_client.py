@@ -210,8 +210,8 @@ async def translate(what: str, operation: Awaitable[T], *, gone: frozenset[int] 
 
 def _refusal(what: str, status: int, failure: ClientFailure, gone: frozenset[int]) -> RunGone | QueueRefused:
     text = f"{what}: the queue answered {status}: {failure.first_line}"
-    if status == 404 and not failure.from_service:
-        text = f"{what}: {NOT_A_DEPLOYMENT}"
+    if 400 <= status < 500 and not failure.from_service:
+        text = f"{what}: {not_a_deployment(status)}"
     if status in gone:
         return RunGone(text, status)
     return QueueRefused(text, status)
@@ -232,8 +232,8 @@ def sync_call(what: str, client: Any = None) -> Iterator[None]:
         failure = read_failure(error)
         if failure.status == 403 and missing_scopes(failure.message):
             raise QueueUnavailable(f"cannot {what}: {_scope_refusal(failure, client)}") from error
-        if failure.status == 404 and not failure.from_service:
-            raise QueueUnavailable(f"cannot {what}: {NOT_A_DEPLOYMENT}") from error
+        if failure.status and 400 <= failure.status < 500 and not failure.from_service:
+            raise QueueUnavailable(f"cannot {what}: {not_a_deployment(failure.status)}") from error
         message = f"cannot {what}: {failure.status} {failure.message}"
         if failure.status in (400, 404, 409):
             raise UsageError(message) from error
@@ -247,10 +247,14 @@ def sync_call(what: str, client: Any = None) -> Iterator[None]:
         raise QueueUnavailable(f"cannot {what}: {read_failure(error).first_line}") from error
 
 
-NOT_A_DEPLOYMENT = (
-    "the root URL answers, but not as a Taskcluster deployment (404 without a Taskcluster error body); "
-    "check --root-url / TASKCLUSTER_ROOT_URL"
-)
+def not_a_deployment(status: int) -> str:
+    """What a 4xx without Taskcluster's error body means: the root URL is some other web server."""
+    return (
+        f"the root URL answers (HTTP {status}), but not as a Taskcluster deployment (no Taskcluster error "
+        "body); check --root-url / TASKCLUSTER_ROOT_URL"
+    )
+
+
 NO_CREDENTIALS = "no credentials: TASKCLUSTER_CLIENT_ID and TASKCLUSTER_ACCESS_TOKEN are unset"
 
 
