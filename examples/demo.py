@@ -111,7 +111,8 @@ def paste_commands(credentials: dict[str, str], created: dict[str, str]) -> list
         ". .venv/bin/activate",
         f"tcw queue serve --db {db} --clients {clients} --port {SERVE_PORT} &",
         f"export TASKCLUSTER_ROOT_URL=http://127.0.0.1:{SERVE_PORT}"
-        f" TASKCLUSTER_CLIENT_ID={credentials['clientId']} TASKCLUSTER_ACCESS_TOKEN={credentials['accessToken']}",
+        f" TASKCLUSTER_CLIENT_ID={credentials['clientId']}"
+        f" TASKCLUSTER_ACCESS_TOKEN={credentials['accessToken']}",
         f"tcw task status {by_name['passing']}",
         f"tcw task log {by_name['failing']}",
         f"tcw task artifacts {by_name['artifacts']}",
