@@ -99,14 +99,16 @@ def log_tail(options: dict[str, Any], task_id: str, run_id: int, lines: int = 4)
         return [f"(not available: {error.message})"]
 
 
+def _shown(path: Path) -> str:
+    """Relative to the repository root, where the commands are pasted, when it is in there."""
+    return str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent) else str(path)
+
+
 def paste_commands(credentials: dict[str, str], created: dict[str, str]) -> list[str]:
     """Commands that work as printed, in a shell at the repository root: serve the demo's queue again,
     then look at its tasks."""
     by_name = {name: task_id for task_id, name in created.items()}
-    db, clients = (
-        shlex.quote(str(path.relative_to(HERE.parent)))
-        for path in (STATE / "queue.sqlite3", STATE / "clients.yml")
-    )
+    db, clients = (shlex.quote(_shown(path)) for path in (STATE / "queue.sqlite3", STATE / "clients.yml"))
     return [
         ". .venv/bin/activate",
         f"tcw queue serve --db {db} --clients {clients} --port {SERVE_PORT} &",

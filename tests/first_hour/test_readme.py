@@ -1,0 +1,99 @@
+"""The README's commands and `make demo`'s closing commands, pasted in order, all succeed.
+
+The README's shell blocks run in one bash session at the repository root against a real local queue;
+the lines that start and point at a queue (`tcw queue serve &`, the exports) are this test's own, so the
+blocks run as the README has them whatever the queue's set-up lines say. The demo's closing commands
+run exactly as printed, its queue served again by a real `tcw queue serve`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.first_hour.conftest import user_env
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_ACTIVATE = REPO / ".venv" / "bin" / "activate"
+QUEUE_SETUP = ("tcw queue serve", "export TASKCLUSTER_", 'eval "$(tcw queue env')
+
+
+def readme_commands() -> list[str]:
+    """Every line of every ```sh block of the README, in order, but `make` (run by the suite itself)."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", (REPO / "README.md").read_text(), flags=re.S | re.M)
+    lines = [line for block in blocks for line in block.splitlines() if line.strip()]
+    return [line for line in lines if not line.startswith("make ")]
+
+
+def run_bash(lines: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    script = "set -euo pipefail\n" + "\n".join(f"echo '+ '{_quote(line)}\n{line}" for line in lines)
+    script += "\nkill $(jobs -p) 2>/dev/null || true\nwait\n"
+    return subprocess.run(
+        ["bash", "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _quote(line: str) -> str:
+    return "'" + line.replace("'", "'\\''") + "'"
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKCLUSTER_", "TCW_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, **extra}
+
+
+needs_venv = pytest.mark.skipif(not VENV_ACTIVATE.exists(), reason="the README's commands activate .venv")
+
+
+@needs_venv
+def test_the_readme_commands_pasted_in_order_succeed(local_queue: Any) -> None:
+    commands = readme_commands()
+    assert not any("TCW_REGISTRY_SCHEMA_URLS" in line for line in commands)  # zero config
+    assert any(line.startswith("tcw run") for line in commands)
+    env = clean_env(user_env(local_queue.root_credentials, local_queue.root_url))
+    ran = run_bash([line for line in commands if not line.startswith(QUEUE_SETUP)], env)
+    assert ran.returncode == 0, f"--- stdout\n{ran.stdout}\n--- stderr\n{ran.stderr}"
+    assert "hello, you" in ran.stdout
+    assert re.search(r"^running task [A-Za-z0-9_-]{22}$", ran.stdout, flags=re.M)  # $TASK_ID expanded
+
+
+@needs_venv
+def test_the_demo_ends_with_commands_that_work_as_printed(tmp_path: Path) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    # The demo as `make demo` runs it, its state and its queue's port moved out of the way of others'.
+    run_demo = (
+        f"import pathlib, demo; demo.STATE = pathlib.Path({str(tmp_path / 'demo')!r}); "
+        f"demo.SERVE_PORT = {port}; raise SystemExit(demo.main())"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", run_demo],
+        cwd=REPO / "examples",
+        env=clean_env({}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    printed = shown.stdout.split("paste at the repository root:\n", 1)[1]
+    lines = [line.strip() for line in printed.splitlines() if line.strip()]
+    assert lines[0] == ". .venv/bin/activate" and any("TASKCLUSTER_ACCESS_TOKEN=" in line for line in lines)
+    ran = run_bash(lines, clean_env({}))
+    assert ran.returncode == 0, f"--- stdout\n{ran.stdout}\n--- stderr\n{ran.stderr}"
+    assert "about to fail" in ran.stdout and "public/report.txt" in ran.stdout and "report for " in ran.stdout
