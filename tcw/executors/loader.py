@@ -12,7 +12,8 @@ A purpose-specific worker is one function. Put it in an importable module::
         (ctx.work_dir / "signed.bin").write_bytes(b"...")
         await ctx.upload_artifact("public/signed.bin", ctx.work_dir / "signed.bin")
 
-and run ``tcw run --executor mysigner:sign``. Or register it in the package that ships it::
+and run ``tcw run --executor mysigner:sign`` (or, uninstalled, ``--executor path/to/mysigner.py:sign``).
+Or register it in the package that ships it::
 
     # setup.cfg
     [options.entry_points]
