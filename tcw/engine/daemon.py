@@ -101,11 +101,11 @@ async def open_worker(
         raise UsageError("root_url: not set (use --root-url or TASKCLUSTER_ROOT_URL)")
     async with open_queue(config.root_url, config.credentials.for_client()) as port:
         timeout = config.worker.startup_timeout if reach_within == -1.0 else reach_within
-        await reach_deployment(port, timeout)
         worker = Worker(config, port, setup.executor, setup.payload_check)
         check_work_root(worker.work_root)
         try:
             with stop_on_signals(worker.request_stop), children_watched_by_pidfd():
+                await worker.unless_stopped(reach_deployment(port, timeout))  # a signal ends the wait
                 yield worker
         finally:
             await worker.close()

@@ -174,6 +174,10 @@ class Worker:
         await asyncio.sleep(backoff_delay(self._failed_polls, 0.5, 30.0))
         return []
 
+    async def unless_stopped(self, work: Awaitable[T]) -> T | None:
+        """``work``'s result, or None when the worker is asked to stop first (``work`` is cancelled)."""
+        return await self._unless_stopped(work)
+
     async def _unless_stopped(self, work: Awaitable[T], timeout: float | None = None) -> T | None:
         """``work``'s result, or None when the worker is asked to stop (or ``timeout`` passes) first, in
         which case ``work`` is cancelled."""
