@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tcw.cli.output import format_option
 from tcw.cli.run import identity_options, load_worker_config
 from tcw.errors import ExitCode
 from tcw.executors.api import State
@@ -62,13 +63,7 @@ _EXIT_CODES = {
 @click.option(
     "--show-log", is_flag=True, help="Print the whole task log when the task ends (default: its tail)."
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="text: a panel when claimed; json: one document at the end.",
-)
+@format_option("text: a panel when claimed; json: one document at the end.")
 @click.pass_context
 def claim_once(
     ctx: click.Context,

@@ -9,6 +9,7 @@ from typing import IO, Any
 import click
 
 from tcw.cli.main import pass_state
+from tcw.cli.output import format_option
 from tcw.errors import UsageError
 
 
@@ -58,13 +59,7 @@ def create(source: IO[str], task_id: str | None, task_queue: str | None, task_gr
 
 @task.command("status")
 @click.argument("task_id", metavar="TASKID")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="A readable summary, or the queue's status structure as JSON.",
-)
+@format_option("A readable summary, or the queue's status structure as JSON.")
 def status(task_id: str, output_format: str) -> None:
     """Show the state and runs of task TASKID."""
     from tcw.taskcluster_client import sync_queue
@@ -121,13 +116,7 @@ def log(task_id: str, run_id: int | None, follow: bool) -> None:
 @task.command("artifacts")
 @click.argument("task_id", metavar="TASKID")
 @RUN_OPTION
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="A table, or the queue's artifact list as JSON.",
-)
+@format_option("A table, or the queue's artifact list as JSON.")
 def artifacts(task_id: str, run_id: int | None, output_format: str) -> None:
     """List the artifacts of task TASKID's latest run (or --run N): name, type, size, content type, expiry."""
     from tcw.task_artifacts import list_artifacts
