@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from tests.first_hour.conftest import QUEUE_ID, new_task, user_env
 from tests.fixtures.cli import tcw_process
 from tests.fixtures.queue import wait_for
+from tests.inspect.test_inspect_queue import output_on_a_terminal
 
 
 def sleeping_task(queue: Any, marker: Path, seconds: int, retries: int = 0) -> str:
@@ -78,19 +78,5 @@ def test_ctrl_c_says_what_happens_next_and_a_second_one_stops_the_task(
 
 def test_claim_once_shows_a_spinner_while_it_waits_on_a_terminal(local_queue: Any) -> None:
     env = user_env(local_queue.root_credentials, local_queue.root_url)
-    main, terminal = os.openpty()
     args = ["claim-once", "--task-queue", QUEUE_ID, "--wait", "1.5"]
-    process = tcw_process(args, env=env, stdin=terminal, stdout=terminal, stderr=terminal)
-    os.close(terminal)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # EIO: the process closed its side
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(main)
-    assert process.wait(30) == 4
-    assert "waiting up to 1.5 s for a task" in b"".join(chunks).decode(errors="replace")
+    assert "waiting up to 1.5 s for a task" in output_on_a_terminal(args, env, exit_code=4)

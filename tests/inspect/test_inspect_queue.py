@@ -256,7 +256,7 @@ def test_an_unreachable_queue_exits_5(run_cli: RunCli) -> None:
     assert result.stderr.splitlines() == errors  # the client's retry warnings only under -v
 
 
-def output_on_a_terminal(args: list[str], env: dict[str, str], typed: str = "") -> str:
+def output_on_a_terminal(args: list[str], env: dict[str, str], typed: str = "", exit_code: int = 0) -> str:
     """Run tcw with stdin, stdout and stderr on a pseudo-terminal and return everything it wrote."""
     main, terminal = os.openpty()
     process = tcw_process(args, env=env, stdin=terminal, stdout=terminal, stderr=terminal)
@@ -273,7 +273,7 @@ def output_on_a_terminal(args: list[str], env: dict[str, str], typed: str = "") 
             break
         chunks.append(chunk)
     os.close(main)
-    assert process.wait(30) == 0
+    assert process.wait(30) == exit_code
     return b"".join(chunks).decode(errors="replace")
 
 
