@@ -137,3 +137,82 @@ def test_a_gzip_encoded_s3_artifact_downloads_decoded(
     run_queue.reportCompleted(task_id, "0")
     got = run_cli(["tcw", "task", "download", task_id, "public/zipped.txt", "-o", "-"], env=env).stdout
     assert got == "unzipped text\n"
+
+
+class SlowLiveLog:
+    """A live-log server as a worker runs one: a chunked GET that sends the log as it grows and ends when
+    the run does. Here it sends ``first`` at once, then waits for ``more`` before sending the rest."""
+
+    def __init__(self, first: bytes, rest: bytes) -> None:
+        import threading
+
+        self.first, self.rest = first, rest
+        self.more = threading.Event()
+
+    def serve(self) -> Any:
+        import http.server
+        import threading
+
+        live = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for part in (live.first, live.rest):
+                    self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                    self.wfile.flush()
+                    live.more.wait(30)
+                self.wfile.write(b"0\r\n\r\n")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+def test_task_log_follow_streams_the_live_log_while_the_run_goes_on(
+    local_queue: Any, queue: Any, tmp_path: Path
+) -> None:
+    """The live log as a `reference` artifact to a streaming server (as generic-worker's livelog is): its
+    bytes are printed as they come, and the backing log adds only what the stream had not shown."""
+    from datetime import UTC, datetime, timedelta
+
+    import requests
+    import taskcluster
+
+    env = user_env(local_queue.root_credentials, local_queue.root_url)
+    task_id = new_task(queue, {})
+    claimed = queue.claimWork(QUEUE_ID, {"workerGroup": "g", "workerId": "w", "tasks": 1})["tasks"][0]
+    run_queue = taskcluster.Queue({"rootUrl": local_queue.root_url, "credentials": claimed["credentials"]})
+    live = SlowLiveLog(b"line one\n", b"line two\n")
+    server = live.serve()
+    expires = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    url = f"http://127.0.0.1:{server.server_address[1]}/log"
+    reference = {"storageType": "reference", "url": url, "contentType": "text/plain", "expires": expires}
+    run_queue.createArtifact(task_id, "0", "public/logs/live.log", reference)
+
+    follower = tcw_process(
+        ["task", "log", task_id, "-f"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert follower.stdout is not None
+    assert follower.stdout.readline() == b"line one\n"  # shown while the run is still running
+    assert queue.status(task_id)["status"]["state"] == "running"
+
+    backing = {"storageType": "s3", "contentType": "text/plain", "expires": expires}
+    put_url = run_queue.createArtifact(task_id, "0", "public/logs/live_backing.log", backing)["putUrl"]
+    whole = b"line one\nline two\nline three\n"
+    requests.put(put_url, data=whole, headers={"Content-Type": "text/plain"}, timeout=10).raise_for_status()
+    run_queue.reportFailed(task_id, "0")
+    live.more.set()
+    out, err = follower.communicate(timeout=60)
+    server.shutdown()
+    server.server_close()
+    assert follower.returncode == 1, err.decode()  # the run failed
+    assert b"line one\n" + out == whole
