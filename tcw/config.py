@@ -172,14 +172,16 @@ class WorkerSettings:
     keep_workdir: bool = setting(False, "Keep each run's work directory after the run.")
     executor: str = setting(
         "shell",
-        "Executor for tasks: a registered executor name (entry point group tcw.executors) or "
-        "module:function. Used when neither worker.executors nor the queue's registry entry names one.",
+        "Executor for tasks: a registered executor name (entry point group tcw.executors), "
+        "module:function or path/to/file.py:function. Used when neither worker.executors nor the queue's "
+        "registry entry names one.",
     )
     executors: Mapping[str, str] = setting(
         {}, "Executor per task queue: task queue id or glob (P/*) -> executor name or module:function."
     )
     accept_any_payload: bool = setting(
-        False, "Run payloads unchecked when the task queue has no payload schema in the registry."
+        False,
+        "Run payloads unchecked when the task queue has no payload schema (registry entry or executor's).",
     )
     artifact_storage: ArtifactStorage = setting(
         "object", "How artifacts are uploaded: object (the object service) or s3 (the queue's s3 type)."

@@ -83,8 +83,8 @@ def claim_once(
     \b
       (default)  runs it: the task gets its result, as from any worker
       --peek     nothing: lists the next pending tasks, claims none
-      --no-run   one retry: the task is claimed and reported exception/
-                 worker-shutdown; the queue runs it again only while it has
+      --no-run   one retry: the task is claimed and reported as an exception
+                 (worker-shutdown); the queue runs it again only while it has
                  retries left, so a task with none is refused unless --force
 
     When the task ends, the tail of its log is printed (all of it with --show-log). --keep-workdir keeps

@@ -23,7 +23,8 @@ _IDENTITY_OPTIONS = (
         "--executor",
         metavar="NAME|MODULE:FUNCTION",
         help=(
-            "Executor for tasks: shell, an entry point in tcw.executors, or module:function. Precedence: "
+            "Executor for tasks: shell, an entry point in tcw.executors, module:function, or "
+            "path/to/file.py:function. Precedence: "
             "the config's per-queue worker.executors, then the executor of the queue's registry entry, "
             "then this (worker.executor) [default: shell]."
         ),
@@ -35,8 +36,8 @@ _IDENTITY_OPTIONS = (
         is_flag=True,
         default=None,
         help=(
-            "Run payloads unchecked when the task queue has no payload schema in the registry "
-            "(otherwise the worker refuses to start)."
+            "Run payloads unchecked when the task queue has no payload schema, neither in the registry "
+            "nor declared by its executor (otherwise the worker refuses to start)."
         ),
     ),
 )
@@ -97,6 +98,10 @@ def run(
     **options: Any,
 ) -> None:
     """Run the worker daemon: claim tasks from a task queue, run them, report them.
+
+    At start it checks that the deployment answers, for up to worker.startup_timeout seconds (30),
+    and exits 5 with one line when it does not; once running, it rides out outages. A long task logs
+    a progress line every worker.progress_interval seconds (60).
 
     The first SIGTERM or SIGINT stops claiming and lets running tasks finish for up to
     --shutdown-grace seconds; then (or at a second signal) they are killed and reported

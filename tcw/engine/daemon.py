@@ -92,15 +92,13 @@ def prepare(config: Config, load_executor: ExecutorLoader) -> WorkerSetup:
 
 
 @contextlib.asynccontextmanager
-async def open_worker(
-    config: Config, setup: WorkerSetup, *, reach_within: float | None = -1.0
-) -> AsyncIterator[Worker]:
-    """The worker, once its queue answered (``reach_deployment``; ``reach_within`` -1: the configured
-    ``worker.startup_timeout``, None: one ping)."""
+async def open_worker(config: Config, setup: WorkerSetup, *, one_ping: bool = False) -> AsyncIterator[Worker]:
+    """The worker, once its queue answered (``reach_deployment``: for up to ``worker.startup_timeout``
+    seconds, or with ``one_ping`` a single ping, for one-off commands)."""
     if not config.root_url:
         raise UsageError("root_url: not set (use --root-url or TASKCLUSTER_ROOT_URL)")
     async with open_queue(config.root_url, config.credentials.for_client()) as port:
-        timeout = config.worker.startup_timeout if reach_within == -1.0 else reach_within
+        timeout = None if one_ping else config.worker.startup_timeout
         worker = Worker(config, port, setup.executor, setup.payload_check)
         check_work_root(worker.work_root)
         try:
@@ -182,7 +180,7 @@ async def serve_one(
 ) -> ClaimOnceResult:
     """Claim at most one task within ``wait`` seconds; run and report it, or release it at once. An
     unreachable queue is an answer at once (one ping), as for every one-off command."""
-    async with open_worker(config, setup, reach_within=None) as worker:
+    async with open_worker(config, setup, one_ping=True) as worker:
         claims = await worker.claim_within(wait, count=1)
         if not claims:
             return ClaimOnceResult(None, None)
@@ -202,7 +200,7 @@ async def release_one(
     on_claimed: Callable[[Claim], None] = lambda claim: None,
 ) -> ClaimOnceResult:
     """Claim the named pending run and release it at once (``exception/worker-shutdown``)."""
-    async with open_worker(config, setup, reach_within=None) as worker:
+    async with open_worker(config, setup, one_ping=True) as worker:
         claim = await worker.claim_task(task_id, run_id)
         on_claimed(claim)
         await worker.release(claim)
