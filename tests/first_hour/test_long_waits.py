@@ -23,7 +23,7 @@ def test_a_long_task_logs_progress_lines(local_queue: Any, queue: Any, tmp_path:
         **user_env(local_queue.root_credentials, local_queue.root_url),
         "TCW_WORKER_PROGRESS_INTERVAL": "0.3",
     }
-    sleeping_task(queue, tmp_path / "started", 2)
+    sleeping_task(queue, tmp_path / "started", 1)
     worker = tcw_process(
         ["-q", "run", "--task-queue", QUEUE_ID, "--max-tasks", "1", "--work-root", str(tmp_path / "w")],
         env={**env, "TCW_WORKER_PROGRESS_INTERVAL": "0.3"},
@@ -35,7 +35,7 @@ def test_a_long_task_logs_progress_lines(local_queue: Any, queue: Any, tmp_path:
     assert "still running" not in quiet.decode()  # -q hides the progress lines (they are INFO)...
     assert quiet.decode().splitlines()[-1] == "worker stopped: 1 run: 1 completed"  # ...not the summary
 
-    sleeping_task(queue, tmp_path / "started-again", 2)
+    sleeping_task(queue, tmp_path / "started-again", 1)
     worker = tcw_process(
         ["run", "--task-queue", QUEUE_ID, "--max-tasks", "1", "--work-root", str(tmp_path / "w")],
         env=env,
