@@ -158,9 +158,12 @@ def test_csv_rows_and_worker_drill_down_links(run_cli: RunCli, mixed_pool: Seede
     expired = [r for r in runs if r["reasonResolved"] == "claim-expired"]
     assert len(runs) == 15 and len(expired) == 3
     root = mixed_pool.queue.root_url
-    # The local deployment has no UI: its links are the queue's status URLs, which answer.
+    # The local deployment has no UI: its links are the queue's status URLs, which answer (to a caller
+    # with queue:status:<taskId>; here the same URL signed with the root credentials).
     assert all(r["link"] == f"{root}/api/queue/v1/task/{r['taskId']}/status#run-{r['runId']}" for r in runs)
-    assert requests.get(runs[0]["link"], timeout=10).json()["status"]["taskId"] == runs[0]["taskId"]
+    signed = taskcluster.Queue(mixed_pool.queue.client_options()).buildSignedUrl("status", runs[0]["taskId"])
+    assert signed.startswith(runs[0]["link"].split("#")[0] + "?bewit=")
+    assert requests.get(signed, timeout=10).json()["status"]["taskId"] == runs[0]["taskId"]
     table = run_cli(mixed_pool.cli("--task-group", group, "--worker", "dc2/flaky"), env=mixed_pool.env())
     assert "exception/claim-expired" in table.stdout
 
