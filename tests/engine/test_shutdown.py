@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import taskcluster
+
 from tests.engine.conftest import TASK_QUEUE, create_task, last_run, runs, shell, worker_env
 from tests.fixtures.cli import tcw_process
+from tests.fixtures.queue import wait_for
 
 
 def start_worker(local: Any, tmp_path: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -25,6 +28,14 @@ def wait_for_file(path: Path, timeout: float = 20) -> None:
     while not (path.exists() and path.read_text().strip()):
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.05)
+
+
+def wait_until_polling(local: Any) -> None:
+    """Until a worker of TASK_QUEUE has made its first claimWork (the queue then lists it): by then its
+    signal handlers are installed. A fixed sleep was too short on a loaded machine."""
+    queue = taskcluster.Queue(local.client_options())
+    provisioner_id, worker_type = TASK_QUEUE.split("/")
+    wait_for(lambda: queue.listWorkers(provisioner_id, worker_type)["workers"], timeout=30)
 
 
 def finish(process: subprocess.Popen[bytes], timeout: float = 20) -> tuple[int, str]:
@@ -76,7 +87,7 @@ def test_grace_expiry_and_second_sigterm_report_worker_shutdown(
 
 def test_sigterm_while_idle_ends_the_long_poll_at_once(local_queue: Any, tmp_path: Path) -> None:
     process = start_worker(local_queue, tmp_path)
-    time.sleep(1.5)  # started and waiting in claimWork
+    wait_until_polling(local_queue)  # started and waiting in claimWork
     stopped_at = time.monotonic()
     process.send_signal(signal.SIGTERM)
     code, stderr = finish(process)
@@ -89,7 +100,7 @@ def test_sigint_stops_claim_once_waiting_for_a_task(local_queue: Any, tmp_path: 
     env = worker_env(creds)
     args = ["--root-url", local_queue.root_url, "claim-once", "--task-queue", TASK_QUEUE, "--wait", "60"]
     process = tcw_process(args, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE)
-    time.sleep(1.5)
+    wait_until_polling(local_queue)
     stopped_at = time.monotonic()
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=20)
