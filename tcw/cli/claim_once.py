@@ -100,7 +100,7 @@ def claim_once(
       4  nothing to claim within --wait seconds (nothing pending, with --peek)
       5  the queue could not be reached or refused a call
     """
-    from tcw.engine.daemon import ClaimOnceResult, prepare, run_release_one
+    from tcw.engine.daemon import ClaimOnceResult, prepare, run_claim_once
     from tcw.executors.loader import resolve_executor
 
     config = load_worker_config(ctx, options)
@@ -113,7 +113,7 @@ def claim_once(
         pending = _next_releasable(config, wait, force)
         show = _ignore if output_format == "json" else _show_panel
         result = (
-            run_release_one(config, setup, *pending, on_claimed=show)
+            run_claim_once(config, setup, wait=wait, run=False, named=pending, on_claimed=show)
             if pending
             else ClaimOnceResult(None, None)
         )

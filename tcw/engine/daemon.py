@@ -176,12 +176,14 @@ async def serve_one(
     *,
     wait: float,
     run: bool = True,
+    named: tuple[str, int] | None = None,
     on_claimed: Callable[[Claim], None] = lambda claim: None,
 ) -> ClaimOnceResult:
-    """Claim at most one task within ``wait`` seconds; run and report it, or release it at once. An
-    unreachable queue is an answer at once (one ping), as for every one-off command."""
+    """Claim at most one task within ``wait`` seconds (or exactly the ``named`` pending run: taskId,
+    runId); run and report it, or release it at once. An unreachable queue is an answer at once (one
+    ping), as for every one-off command."""
     async with open_worker(config, setup, one_ping=True) as worker:
-        claims = await worker.claim_within(wait, count=1)
+        claims = [await worker.claim_task(*named)] if named else await worker.claim_within(wait, count=1)
         if not claims:
             return ClaimOnceResult(None, None)
         claim = claims[0]
@@ -192,41 +194,15 @@ async def serve_one(
         return ClaimOnceResult(claim, await worker.run_claimed(claim))
 
 
-async def release_one(
-    config: Config,
-    setup: WorkerSetup,
-    task_id: str,
-    run_id: int,
-    on_claimed: Callable[[Claim], None] = lambda claim: None,
-) -> ClaimOnceResult:
-    """Claim the named pending run and release it at once (``exception/worker-shutdown``)."""
-    async with open_worker(config, setup, one_ping=True) as worker:
-        claim = await worker.claim_task(task_id, run_id)
-        on_claimed(claim)
-        await worker.release(claim)
-        return ClaimOnceResult(claim, worker.records[-1])
-
-
-def run_release_one(
-    config: Config,
-    setup: WorkerSetup,
-    task_id: str,
-    run_id: int,
-    on_claimed: Callable[[Claim], None] = lambda claim: None,
-) -> ClaimOnceResult:
-    """`tcw claim-once --no-run`."""
-    protect_worker_secrets()
-    return asyncio.run(release_one(config, setup, task_id, run_id, on_claimed))
-
-
 def run_claim_once(
     config: Config,
     setup: WorkerSetup,
     *,
     wait: float,
     run: bool = True,
+    named: tuple[str, int] | None = None,
     on_claimed: Callable[[Claim], None] = lambda claim: None,
 ) -> ClaimOnceResult:
     """`tcw claim-once`."""
     protect_worker_secrets()
-    return asyncio.run(serve_one(config, setup, wait=wait, run=run, on_claimed=on_claimed))
+    return asyncio.run(serve_one(config, setup, wait=wait, run=run, named=named, on_claimed=on_claimed))
