@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -28,18 +29,26 @@ def readme_commands() -> list[str]:
     return [line for line in lines if not line.startswith("make ")]
 
 
-def run_bash(lines: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    script = "set -euo pipefail\n" + "\n".join(f"echo '+ '{_quote(line)}\n{line}" for line in lines)
-    script += "\nkill $(jobs -p) 2>/dev/null || true\nwait\n"
-    return subprocess.run(
+def run_bash(lines: list[str], env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """The lines in one bash session (stopping at the first failure); its background jobs (a queue
+    served) are stopped at the end, and the whole session is killed if it overruns ``timeout``."""
+    script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n"
+    script += "\n".join(f"echo '+ '{_quote(line)}\n{line}" for line in lines)
+    session = subprocess.Popen(
         ["bash", "-c", script],
         cwd=REPO,
         env=env,
-        capture_output=True,
         text=True,
-        timeout=timeout,
-        check=False,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
+    try:
+        out, err = session.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(session.pid, signal.SIGKILL)
+        out, err = session.communicate()
+    return subprocess.CompletedProcess(session.args, session.returncode, out, err)
 
 
 def _quote(line: str) -> str:
