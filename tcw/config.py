@@ -197,14 +197,16 @@ class WorkerSettings:
     keep_workdir: bool = setting(False, "Keep each run's work directory after the run.")
     executor: str = setting(
         "shell",
-        "Executor for tasks: a registered executor name (entry point group tcw.executors) or "
-        "module:function. Used when neither worker.executors nor the queue's registry entry names one.",
+        "Executor for tasks: a registered executor name (entry point group tcw.executors), "
+        "module:function or path/to/file.py:function. Used when neither worker.executors nor the queue's "
+        "registry entry names one.",
     )
     executors: Mapping[str, str] = setting(
         {}, "Executor per task queue: task queue id or glob (P/*) -> executor name or module:function."
     )
     accept_any_payload: bool = setting(
-        False, "Run payloads unchecked when the task queue has no payload schema in the registry."
+        False,
+        "Run payloads unchecked when the task queue has no payload schema (registry entry or executor's).",
     )
     artifact_storage: ArtifactStorage = setting(
         "object", "How artifacts are uploaded: object (the object service) or s3 (the queue's s3 type)."
@@ -292,6 +294,16 @@ class WorkerSettings:
         0,
         "Claim nothing while the work root's file system has less free space than this (MiB); 0: no check.",
         rule=(lambda v: v >= 0, "must be 0 or more"),
+    )
+    progress_interval: float = setting(
+        60.0,
+        "Seconds between the progress lines (elapsed, task log size) logged for a running task; 0: none.",
+        rule=_seconds(0),
+    )
+    startup_timeout: float = setting(
+        30.0,
+        "Seconds `tcw run` and `claim-once` try to reach the deployment at start before exiting 5.",
+        rule=_seconds(0, strict=True),
     )
 
     @property

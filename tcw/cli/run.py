@@ -30,7 +30,8 @@ _IDENTITY_OPTIONS = (
         "--executor",
         metavar="NAME|MODULE:FUNCTION",
         help=(
-            "Executor for tasks: shell, an entry point in tcw.executors, or module:function. Precedence: "
+            "Executor for tasks: shell, an entry point in tcw.executors, module:function, or "
+            "path/to/file.py:function. Precedence: "
             "the config's per-queue worker.executors, then the executor of the queue's registry entry, "
             "then this (worker.executor) [default: shell]."
         ),
@@ -42,8 +43,8 @@ _IDENTITY_OPTIONS = (
         is_flag=True,
         default=None,
         help=(
-            "Run payloads unchecked when the task queue has no payload schema in the registry "
-            "(otherwise the worker refuses to start)."
+            "Run payloads unchecked when the task queue has no payload schema, neither in the registry "
+            "nor declared by its executor (otherwise the worker refuses to start)."
         ),
     ),
 )
@@ -147,6 +148,10 @@ def run(
 ) -> None:
     """Run the worker daemon: claim tasks from a task queue, run them, report them.
 
+    At start it checks that the deployment answers, for up to worker.startup_timeout seconds (30),
+    and exits 5 with one line when it does not; once running, it rides out outages. A long task logs
+    a progress line every worker.progress_interval seconds (60).
+
     The first SIGTERM or SIGINT stops claiming and lets running tasks finish for up to
     --shutdown-grace seconds; then (or at a second signal) they are killed and reported
     exception/worker-shutdown so the queue retries them. The daemon then exits 0, as it does
@@ -172,7 +177,9 @@ def run(
             raise UsageError("--worker-pool: under worker-runner, the runner registers the worker")
         run_under_runner(lambda: load_runner_config(ctx, options, **flags), load_executor)
         return
-    from tcw.engine.daemon import prepare, run_daemon
+    import logging
+
+    from tcw.engine.daemon import prepare, run_daemon, summarise
     from tcw.executors.loader import resolve_executor
 
     config = pool_queue(load_worker_config(ctx, options, **flags))
@@ -181,7 +188,9 @@ def run(
 
         run_in_pool(config, resolve_executor)
         return
-    run_daemon(config, prepare(config, resolve_executor))
+    records = run_daemon(config, prepare(config, resolve_executor))
+    if not logging.getLogger("tcw.engine.daemon").isEnabledFor(logging.INFO):  # -q hid its last log line
+        click.echo(f"worker stopped: {summarise(records)}", err=True)
 
 
 def load_executor(spec: str) -> Executor:

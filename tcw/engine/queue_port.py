@@ -74,6 +74,12 @@ class QueuePort:
         )
         return [Claim.from_claim_work(entry) for entry in answer.get("tasks", [])]
 
+    async def claim_task(self, task_id: str, run_id: int, worker_group: str, worker_id: str) -> Claim:
+        """Claim one named pending run (claim-once --no-run releases exactly the task it looked at)."""
+        body = {"workerGroup": worker_group, "workerId": worker_id}
+        answer = await translate("claimTask", self._queue.claimTask(task_id, str(run_id), body))
+        return Claim.from_claim_work(answer)
+
     async def ping(self) -> None:
         """Whether the queue answers at all (``TransientQueueError`` when it cannot be reached)."""
         await translate("ping", self._queue.ping())

@@ -27,6 +27,7 @@ from tcw.engine.keepalive import keep_alive
 from tcw.engine.livelog import LiveLogs, LiveRun
 from tcw.engine.metrics import LastError, WorkerMetrics
 from tcw.engine.outcome import resolve
+from tcw.engine.progress import log_progress
 from tcw.engine.queue_port import QueuePort
 from tcw.engine.retry import backoff_delay
 from tcw.engine.sandbox import WorkerSandbox
@@ -149,6 +150,13 @@ class Worker:
             log.info("claimed %s", claim.name or "task", extra=fields)
         return claims
 
+    async def claim_task(self, task_id: str, run_id: int) -> Claim:
+        """Claim one named pending run (``claimTask``); raises as ``claim_work`` does."""
+        claim = await self.port.claim_task(task_id, run_id, self.settings.worker_group, self.worker_id)
+        self._claimed += 1
+        log.info("claimed %s", claim.name or "task", extra=claim.log_fields)
+        return claim
+
     async def claim_within(self, seconds: float, count: int = 1) -> list[Claim]:
         """Poll for up to ``seconds`` (or until asked to stop); a poll still waiting then is abandoned.
         Unlike the daemon, which backs off and tries again, a poll that fails raises."""
@@ -202,6 +210,10 @@ class Worker:
         await asyncio.sleep(backoff_delay(self._failed_polls, 0.5, 30.0))
         return []
 
+    async def unless_stopped(self, work: Awaitable[T]) -> T | None:
+        """``work``'s result, or None when the worker is asked to stop first (``work`` is cancelled)."""
+        return await self._unless_stopped(work)
+
     async def _unless_stopped(
         self,
         work: Awaitable[T],
@@ -239,6 +251,7 @@ class Worker:
         run = active.run
         claim = run.claim
         keeper = asyncio.create_task(self.keep_alive(run))
+        progress = asyncio.create_task(log_progress(claim, run.log_path, self.settings.progress_interval))
         try:
             try:
                 resolution = await self._execute(run)
@@ -250,6 +263,7 @@ class Worker:
                 reported = await self.report(run, resolution)
         finally:
             keeper.cancel()
+            progress.cancel()
             del self._active[(claim.task_id, claim.run_id)]
             if not self.settings.keep_workdir:
                 self._remove_in_background(run)
@@ -423,7 +437,16 @@ class Worker:
         self._stop_requested = True
         self._stopping.set()
         grace = self.settings.shutdown_grace
-        log.info("stopping: no new claims; running tasks have %.0f s to finish", grace)
+        if self._active:
+            log.warning(
+                "stopping: no new claims; %d running task(s) have %.0f s to finish, then are stopped and "
+                "reported exception/worker-shutdown (the queue retries them). A second Ctrl-C (or SIGTERM) "
+                "stops them now",
+                len(self._active),
+                grace,
+            )
+        else:
+            log.info("stopping: no new claims, no task running")
         asyncio.get_running_loop().call_later(grace, self._shut_down_runs)
 
     def _shut_down_runs(self) -> None:

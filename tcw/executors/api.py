@@ -226,3 +226,13 @@ class TaskContext:
 
 
 Executor = Callable[[TaskContext], Awaitable[None]]
+
+PAYLOAD_SCHEMA_ATTRIBUTE = "payload_schema"
+"""An executor may declare the payload schema its tasks must match by carrying this attribute: a named
+schema (``shell``), a schema file or a URL. A queue with no registry entry is checked against it."""
+
+
+def declared_payload_schema(executor: object) -> str | None:
+    """The payload schema ``executor`` declares (``payload_schema = "shell"``), or None."""
+    declared = getattr(executor, PAYLOAD_SCHEMA_ATTRIBUTE, None)
+    return declared if isinstance(declared, str) and declared.strip() else None

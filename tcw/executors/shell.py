@@ -212,6 +212,8 @@ class ShellExecutor:
     (default: the worker's, which holds no secret and names the tools the host was set up with).
     """
 
+    payload_schema = "shell"  # tcw's built-in schema: a queue with no registry entry is checked against it
+
     def __init__(
         self,
         *,
