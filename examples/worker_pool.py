@@ -142,6 +142,7 @@ def with_worker_pool_flag(local: LocalQueue, manager: Any, queue: Any, work: Pat
     print("2. on its own: TCW_WORKER_STATIC_SECRET=... tcw run --worker-pool P/W")
     static_secret = static_worker(manager, "pod-0")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKCLUSTER_", "TCW_"))}
+    env.update(ROOT_TASKS)
     env.update({"TCW_WORKER_STATIC_SECRET": static_secret, "TCW_WORKER_TERMINATE_CHECK_INTERVAL": "1"})
     env["TCW_REGISTRY_SCHEMA_URLS"] = json.dumps({POOL: "shell"})
     command = [sys.executable, "-m", "tcw", "--root-url", local.root_url, "run", "--worker-pool", POOL]
@@ -158,7 +159,15 @@ def with_worker_pool_flag(local: LocalQueue, manager: Any, queue: Any, work: Pat
             worker.kill()
 
 
+# A worker running as root runs tasks as root only when told to; in production, set worker.task_user
+# instead (README, "What protects what"). The example's tasks are its own.
+ROOT_TASKS = {"TCW_WORKER_ALLOW_ROOT_TASKS": "true"} if os.geteuid() == 0 else {}
+
+
 def main() -> int:
+    if ROOT_TASKS:
+        os.environ.update(ROOT_TASKS)  # the simulated runner passes it on to the worker it starts
+        print("(running as root: the example sets TCW_WORKER_ALLOW_ROOT_TASKS=true)", flush=True)
     settings = LocalQueueSettings(db=":memory:", port=0, claim_work_wait=1.0, resolver_interval=0.5)
     with LocalQueue(settings) as local, tempfile.TemporaryDirectory() as scratch:
         print(f"local deployment (queue and worker-manager) at {local.root_url}")

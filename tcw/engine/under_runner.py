@@ -72,18 +72,17 @@ async def _serve_worker(channel: RunnerChannel, config: Config, setup: WorkerSet
     protect_worker_secrets()
     if config.worker.location:
         os.environ[LOCATION_VARIABLE] = config.worker.location  # executors pass it on to tasks
-    async with open_worker(config, setup) as worker:
-        obeying = asyncio.create_task(obey(channel, worker))
-        try:
-            records = await serve_worker(worker)
-        except TcwError as error:
-            channel.send(
-                ERROR_REPORT, **error_report("worker-error", "tcw stopped on an error", error.message)
-            )
-            raise
-        finally:
-            obeying.cancel()
-            await asyncio.gather(obeying, return_exceptions=True)
+    try:  # opening the worker reaches the deployment: refused credentials end here too
+        async with open_worker(config, setup) as worker:
+            obeying = asyncio.create_task(obey(channel, worker))
+            try:
+                records = await serve_worker(worker)
+            finally:
+                obeying.cancel()
+                await asyncio.gather(obeying, return_exceptions=True)
+    except TcwError as error:
+        channel.send(ERROR_REPORT, **error_report("worker-error", "tcw stopped on an error", error.message))
+        raise
     if not worker.stopping:  # idle or done: nothing will bring this instance more work
         channel.send(SHUTDOWN)
     return records

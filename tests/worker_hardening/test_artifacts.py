@@ -45,7 +45,8 @@ async def test_artifact_properties_the_upload_cannot_carry_are_a_malformed_paylo
 ) -> None:
     ran = tmp_path / "ran"
     declared = {"type": "file", "path": "out.txt", "name": "public/out.txt", **spec}
-    task_id = create_task(queue, shell(f"touch {ran}; echo x > out.txt", artifacts=[declared]))
+    payload = shell(f"touch {ran}; echo x > out.txt", artifacts=[declared])
+    task_id = create_task(queue, payload, expires=later(1))  # the artifact's 30 days are after it
     await run_worker(worker_config(local_queue, max_tasks=1))
     assert last_run(queue, task_id) == "exception/malformed-payload"
     assert reason in artifact(queue, task_id, "public/logs/live_backing.log").text

@@ -73,7 +73,11 @@ def parse_line(line: bytes) -> dict[str, Any] | None:
 
 class SimulatedRunner:
     def __init__(self, config_path: Path, stderr_path: Path, env: Mapping[str, str] | None = None) -> None:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKCLUSTER_", "TCW_"))}
+        full_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TASKCLUSTER_", "TCW_")) or k == "TCW_WORKER_ALLOW_ROOT_TASKS"
+        }
         full_env.update(env or {})
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in close()

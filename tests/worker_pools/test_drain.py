@@ -31,6 +31,7 @@ def config_for(local: LocalQueue, tmp_path: Path, **worker: Any) -> Config:
         "worker.worker_type": "drain",
         "worker.worker_id": "drainer",
         "worker.work_root": str(tmp_path / "work"),
+        "worker.allow_root_tasks": True,  # CI runs as root
         **{f"worker.{key}": value for key, value in worker.items()},
     }
     return load_config(flags=flags, environ={})

@@ -156,7 +156,8 @@ def test_a_set_up_error_after_registering_reaches_the_pool_s_errors(
     local_queue: LocalQueue, manager: Any, tmp_path: Path
 ) -> None:
     static_secret = make_pool(manager)
-    env = {"TCW_WORKER_STATIC_SECRET": static_secret}  # no payload schema for the pool's queue
+    # An executor that cannot be loaded: found after registering, when the worker is prepared.
+    env = {"TCW_WORKER_STATIC_SECRET": static_secret, "TCW_WORKER_EXECUTOR": "tcw_no_such_module:run"}
     args = ["--root-url", local_queue.root_url, "run", "--worker-pool", POOL, "--worker-group", GROUP]
     args += ["--worker-id", WORKER_ID, "--work-root", str(tmp_path / "work")]
     process = tcw_process(args, env=env, stderr=subprocess.PIPE)
@@ -164,6 +165,6 @@ def test_a_set_up_error_after_registering_reaches_the_pool_s_errors(
     assert process.returncode == 2, stderr.decode()
     errors = manager.listWorkerPoolErrors(POOL)["workerPoolErrors"]
     assert [(e["kind"], e["extra"]["workerId"]) for e in errors] == [("config-error", WORKER_ID)]
-    assert POOL in errors[0]["description"] and "schema" in errors[0]["description"]
+    assert "tcw_no_such_module" in errors[0]["description"]
     assert static_secret not in json.dumps(errors)
     assert manager.worker(POOL, GROUP, WORKER_ID)["state"] == "running"  # fixable: not removed
