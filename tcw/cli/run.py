@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -116,4 +117,4 @@ def run(
             "worker.idle_timeout": idle_timeout,
         },
     )
-    run_daemon(config, prepare(config, resolve_executor))
+    run_daemon(config, prepare(config, functools.partial(resolve_executor, config=config)))

@@ -39,6 +39,7 @@ from tcw.executors.api import (
     State,
     TaskOutcome,
     WorkerShutdown,
+    before_claim_hook,
 )
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class Worker:
         """One ``claimWork`` long-poll for up to ``count`` tasks. Raises ``TransientQueueError``, or
         ``QueueRefused`` (saying what to check when this worker never claimed anything); the loops that
         call it decide whether to back off and try again."""
+        await self._before_claim()
         polled = time.monotonic()
         try:
             claims = await self.port.claim_work(
@@ -127,6 +129,16 @@ class Worker:
             fields = {**claim.log_fields, "takenUntil": claim.taken_until.isoformat(), "duration": waited}
             log.info("claimed %s", claim.name or "task", extra=fields)
         return claims
+
+    async def _before_claim(self) -> None:
+        """The executor's preparation between tasks (freeing disk); a failure never stops claiming."""
+        hook = before_claim_hook(self.executor)
+        if hook is None:
+            return
+        try:
+            await hook()
+        except Exception as error:
+            log.error("preparing for the next claim failed: %s", error, exc_info=error)
 
     async def claim_within(self, seconds: float, count: int = 1) -> list[Claim]:
         """Poll for up to ``seconds`` (or until asked to stop); a poll still waiting then is abandoned.

@@ -164,3 +164,11 @@ class TaskContext:
 
 
 Executor = Callable[[TaskContext], Awaitable[None]]
+
+
+def before_claim_hook(executor: Executor) -> Callable[[], Awaitable[None]] | None:
+    """An executor's optional ``async before_claim()``: the engine awaits it before each claimWork poll,
+    for work that must happen between tasks (the shell executor frees disk for its caches there). What it
+    raises is logged and the poll goes ahead."""
+    hook = getattr(executor, "before_claim", None)
+    return hook if callable(hook) else None

@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tcw.executors.api import (
     RESERVED_ARTIFACT_NAMES,
@@ -30,6 +30,7 @@ from tcw.executors.api import (
     TaskOutcome,
     WorkerShutdown,
 )
+from tcw.executors.mounts import MountedRun, MountManager
 from tcw.executors.process import (
     DEFAULT_CANCEL_GRACE,
     DEFAULT_GRACE,
@@ -38,6 +39,9 @@ from tcw.executors.process import (
     StopReason,
     run_process,
 )
+
+if TYPE_CHECKING:
+    from tcw.config import Config
 
 # Set by the worker for every command; a payload's ``env`` cannot override them (as in generic-worker).
 FIXED_ENV = ("TASK_ID", "RUN_ID", "TASK_GROUP_ID", "TASKCLUSTER_ROOT_URL", "TASK_WORKDIR")
@@ -186,15 +190,32 @@ class ShellExecutor:
         grace: float = DEFAULT_GRACE,
         cancel_grace: float = DEFAULT_CANCEL_GRACE,
         path: str | None = None,
+        mounts: MountManager | None = None,
     ) -> None:
         self.grace = grace
         self.cancel_grace = cancel_grace
         self.path = path if path is not None else os.environ.get("PATH", os.defpath)
+        self.mounts = mounts or MountManager()
+
+    @classmethod
+    def from_config(cls, config: Config) -> ShellExecutor:
+        return cls(mounts=MountManager.from_config(config))
+
+    async def before_claim(self) -> None:
+        """Free disk for the mounts (idle caches, stored content) before the worker claims a task."""
+        await self.mounts.before_claim()
 
     async def __call__(self, ctx: TaskContext) -> None:
         payload = ShellPayload.parse(ctx.payload)
+        plan = self.mounts.plan(ctx)
         env = task_environment(ctx, payload.env, self.path)
-        outcome = await self._run_commands(ctx, payload, env)
+        async with self.mounts.mounted(ctx, plan) as mounted:
+            await self._run_and_publish(ctx, payload, env, mounted)
+
+    async def _run_and_publish(
+        self, ctx: TaskContext, payload: ShellPayload, env: Mapping[str, str], mounted: MountedRun
+    ) -> None:
+        outcome = await self._run_commands(ctx, payload, env, mounted.saw_exit)
         try:
             artifact_problem = await publish_artifacts(ctx, payload.artifacts)
         except ResourceUnavailable:
@@ -211,7 +232,11 @@ class ShellExecutor:
             raise final
 
     async def _run_commands(
-        self, ctx: TaskContext, payload: ShellPayload, env: Mapping[str, str]
+        self,
+        ctx: TaskContext,
+        payload: ShellPayload,
+        env: Mapping[str, str],
+        on_exit: Callable[[int | None], None] = lambda returncode: None,
     ) -> TaskOutcome | None:
         """Run the commands in order; the outcome that ends the task early, or None when all succeed."""
         loop = asyncio.get_running_loop()
@@ -233,6 +258,7 @@ class ShellExecutor:
                 )
             except StartFailed as error:
                 return TaskFailed(f"command {index} could not be started: {error}")
+            on_exit(ended.returncode)
             ctx.log.info(
                 "Command %d: %s after %.3f s%s",
                 index,
