@@ -11,6 +11,7 @@ from typing import Any
 from tcw import tasks
 from tcw.executors.mounts import disk
 from tcw.executors.mounts.caches import CLEAN, CacheStore
+from tcw.executors.mounts.fsutil import tree_size
 from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, shell, task_definition
 
 CACHE_SCOPE = "generic-worker:cache:build"
@@ -44,7 +45,9 @@ async def test_two_tasks_share_a_cache_and_a_failing_one_is_not_handed_on(
     assert "Purged cache build" in log_of(queue, second)
 
 
-async def test_an_exit_status_in_purge_caches_purges(local_queue: Any, queue: Any, worker_config: MakeConfig) -> None:
+async def test_an_exit_status_in_purge_caches_purges(
+    local_queue: Any, queue: Any, worker_config: MakeConfig
+) -> None:
     first = cache_task(queue, "echo x > cache/file", onExitStatus={"purgeCaches": [0]})
     second = cache_task(queue, "test ! -e cache/file")
     await run_worker(worker_config(local_queue, max_tasks=2))
@@ -128,7 +131,7 @@ def test_collection_frees_the_oldest_idle_cache_and_never_one_in_use(tmp_path: P
     held["in-use"].mount(tmp_path / "task-cache", "task/0")
 
     def used() -> int:
-        return disk.fsutil.tree_size(root) + disk.fsutil.tree_size(tmp_path / "task-cache")
+        return tree_size(root) + tree_size(tmp_path / "task-cache")
 
     budget = used() + (1 << 19)  # a disk with half a MiB free; the minimum asks for one MiB
     result = disk.collect(root, 1 << 20, free_space=lambda: budget - used())

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-from dataclasses import replace
 
 from tcw import tasks
 from tcw.executors.shell import ShellExecutor
@@ -28,7 +27,9 @@ async def test_list_and_purge_what_a_worker_kept(
     work_root = str(tmp_path / "work")
     listed = run_cli(["tcw", "cache", "list", "--work-root", work_root]).stdout
     assert "cache alpha\tclean" in listed and "cache beta\tclean" in listed
-    assert "purged cache alpha" in run_cli(["tcw", "cache", "purge", "alpha", "--work-root", work_root]).stdout
+    assert (
+        "purged cache alpha" in run_cli(["tcw", "cache", "purge", "alpha", "--work-root", work_root]).stdout
+    )
     listed = run_cli(["tcw", "cache", "list", "--work-root", work_root]).stdout
     assert "alpha" not in listed and "cache beta\tclean" in listed
 

@@ -1,4 +1,4 @@
-"""A worker killed mid-preload or mid-task leaves no cache that looks clean: the next task gets a fresh one."""
+"""A worker killed mid-preload or mid-task leaves no cache that looks clean; the next gets a fresh one."""
 
 from __future__ import annotations
 
