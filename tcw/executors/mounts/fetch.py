@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,17 @@ class _HashingFile:
         return int(self.file.truncate(size))
 
 
-async def fetch(ctx: TaskContext, store: ContentStore, content: Content) -> tuple[Path, str]:
-    """The stored file holding ``content`` and its sha256 (the caller holds ``store.use()``)."""
+@dataclass(frozen=True)
+class Fetched:
+    path: Path  # in the content store
+    sha256: str
+    downloaded: bool  # False: the store had it
+
+
+async def fetch(ctx: TaskContext, store: ContentStore, content: Content) -> Fetched:
+    """The stored file holding ``content`` (the caller holds ``store.use()``)."""
     if isinstance(content, InlineContent):
-        return store.add_bytes(content.data)
+        return Fetched(*store.add_bytes(content.data), downloaded=False)
     if isinstance(content, IndexedContent):
         content = ArtifactContent(await _indexed_task(ctx, content), content.artifact)
     key = content.key if isinstance(content, ArtifactContent) else None
@@ -62,13 +70,13 @@ async def fetch(ctx: TaskContext, store: ContentStore, content: Content) -> tupl
         if found is not None:
             _check_digest(content, known)
             ctx.log.info("Content store has %s (sha256 %s): no download", content.describe(), known)
-            return found, known
+            return Fetched(found, known, downloaded=False)
     return await _download(ctx, store, content, key)
 
 
 async def _download(
     ctx: TaskContext, store: ContentStore, content: ArtifactContent | UrlContent, key: str | None
-) -> tuple[Path, str]:
+) -> Fetched:
     temporary = store.temporary()
     ctx.log.info("Downloading %s", content.describe())
     try:
@@ -77,7 +85,7 @@ async def _download(
             await _download_into(ctx, content, writer)
         digest = writer.hash.hexdigest()
         _check_digest(content, digest)
-        return store.add_blob(temporary, digest, key), digest
+        return Fetched(store.add_blob(temporary, digest, key), digest, downloaded=True)
     finally:
         if temporary.exists():
             os.unlink(temporary)

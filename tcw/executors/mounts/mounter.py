@@ -190,17 +190,17 @@ class MountManager:
                 if isinstance(mount, WritableCache):
                     how = await self._mount_cache(ctx, run, caches, store, mount, target)
                 else:
-                    blob, digest = await fetch(ctx, store, mount.content)
+                    fetched = await fetch(ctx, store, mount.content)
+                    how = "downloaded" if fetched.downloaded else "no download"
                     if isinstance(mount, FileMount):
-                        await _guarded(mount, asyncio.to_thread(decompress_to, blob, mount.format, target))
-                        how = "copied from the content store"
+                        writing = asyncio.to_thread(decompress_to, fetched.path, mount.format, target)
+                        await _guarded(mount, writing)
                     else:
-                        tree = await _guarded(
-                            mount, asyncio.to_thread(store.tree, blob, digest, mount.format)
-                        )
+                        making = asyncio.to_thread(store.tree, fetched.path, fetched.sha256, mount.format)
+                        tree, unpacked = await _guarded(mount, making)
                         await asyncio.to_thread(link_tree, tree, target)
-                        how = "linked from the content store"
-                ctx.log.info("Mounted %s in %.3f s (%s)", mount.describe(), loop.time() - started, how)
+                        how += ", unpacked" if unpacked else ", unpacked before: linked"
+                ctx.log.info("Mounted %s in %.4f s (%s)", mount.describe(), loop.time() - started, how)
         finally:
             lock.release()
 
@@ -219,8 +219,8 @@ class MountManager:
         if held.fresh:
             how = "new and empty"
             if mount.content is not None and mount.format is not None:
-                blob, _ = await fetch(ctx, store, mount.content)
-                await _guarded(mount, asyncio.to_thread(unpack, blob, mount.format, held.data))
+                fetched = await fetch(ctx, store, mount.content)
+                await _guarded(mount, asyncio.to_thread(unpack, fetched.path, mount.format, held.data))
                 how = "new, preloaded"
             else:
                 held.data.mkdir()

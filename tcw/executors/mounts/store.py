@@ -111,13 +111,13 @@ class ContentStore:
 
     # -- trees ---------------------------------------------------------------------------------------
 
-    def tree(self, blob: Path, sha256: str, format: str) -> Path:
-        """The unpacked tree of ``blob``, made now unless a sound one is kept. Raises what ``unpack``
-        raises for a bad archive."""
+    def tree(self, blob: Path, sha256: str, format: str) -> tuple[Path, bool]:
+        """The unpacked tree of ``blob`` and whether it was unpacked now (False: a sound one was kept).
+        Raises what ``unpack`` raises for a bad archive."""
         entry = self.trees / f"{sha256}.{format}"
         if _sound(entry):
             _touch(entry / "manifest")
-            return entry / "tree"
+            return entry / "tree", False
         fsutil.move_to_trash(entry, self.trash)
         staging = self.temporary()
         staging.mkdir()
@@ -133,7 +133,7 @@ class ContentStore:
             fsutil.remove_tree(staging)
             raise
         fsutil.remove_tree(staging)  # gone after a rename; left only when another run won
-        return entry / "tree"
+        return entry / "tree", True
 
     # -- collection ----------------------------------------------------------------------------------
 

@@ -1,0 +1,38 @@
+"""A cache busy with one running task is never shared: a second task gets a fresh instance at once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tcw.executors.mounts.caches import CacheStore
+from tcw.executors.shell import ShellExecutor
+from tests.executors.conftest import MakeRun
+from tests.executors.mounts.conftest import shell_payload
+
+SCOPES = ["generic-worker:cache:shared"]
+MOUNTS = [{"cacheName": "shared", "directory": "cache"}]
+
+
+async def test_a_second_task_gets_a_fresh_cache_while_the_first_holds_it(
+    executor: ShellExecutor, make_run: MakeRun, tmp_path: Path, mounts_root: Path
+) -> None:
+    holder = make_run(
+        shell_payload(
+            f"touch cache/mine && touch {tmp_path}/held && while [ ! -e {tmp_path}/go ]; do sleep 0.02; done",
+            mounts=MOUNTS,
+        ),
+        scopes=SCOPES,
+    )
+    first = asyncio.create_task(executor(holder.ctx))
+    while not (tmp_path / "held").exists():
+        await asyncio.sleep(0.02)
+    other = shell_payload("test ! -e cache/mine && touch cache/other", mounts=MOUNTS)
+    second = make_run(other, scopes=SCOPES)
+    await asyncio.wait_for(executor(second.ctx), timeout=30)  # it did not wait for the first
+    (tmp_path / "go").touch()
+    await asyncio.wait_for(first, timeout=30)
+    instances = CacheStore(mounts_root / "caches").instances()
+    assert sorted(instance.state for instance in instances) == ["clean", "clean"]
+    contents = sorted(sorted(path.name for path in (i.path / "data").iterdir()) for i in instances)
+    assert contents == [["mine"], ["other"]]
