@@ -42,7 +42,7 @@ def list_caches(ctx: click.Context, work_root: str | None) -> None:
     for instance in sorted(found.caches, key=lambda entry: (entry.name, -entry.last_used)):
         state = "in use" if instance.in_use else instance.state
         click.echo(
-            f"cache {instance.name}\t{state}\t{_size(instance.size)}\tlast used {_when(instance.last_used)}"
+            f"cache {instance.name}\t{state}\t{_size(instance.size())}\tlast used {_when(instance.last_used)}"
         )
     for entry in sorted(found.store, key=lambda entry: entry.last_used):
         click.echo(f"{entry.kind} {entry.path.name}\t{_size(entry.size)}\tlast used {_when(entry.last_used)}")

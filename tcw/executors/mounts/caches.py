@@ -46,7 +46,10 @@ class CacheInstance:
     state: str  # clean, in-use, preparing, or "broken" for an unreadable state file
     in_use: bool  # its lock is held right now (a running task has it)
     last_used: float
-    size: int
+
+    def size(self) -> int:
+        """Bytes it holds (a walk of its tree: asked for only when listing or removing it)."""
+        return fsutil.tree_size(self.path)
 
 
 class HeldCache:
@@ -135,7 +138,6 @@ class CacheStore:
                     str(state.get("state", "broken")),
                     lock is None,
                     float(state.get("lastUsed", 0) or 0),
-                    fsutil.tree_size(path),
                 )
             )
         return found

@@ -59,10 +59,11 @@ def collect(root: Path, min_free: int, free_space: FreeSpace | None = None) -> C
             result.busy.append("the content store")
         for _, candidate in sorted(candidates, key=lambda pair: pair[0]):
             if isinstance(candidate, CacheInstance):
+                size = candidate.size()
                 if not caches.remove_idle(candidate):
                     result.busy.append(f"cache {candidate.name}")
                     continue
-                result.removed.append(f"cache {candidate.name} ({candidate.size} bytes)")
+                result.removed.append(f"cache {candidate.name} ({size} bytes)")
             else:
                 store.remove(candidate)
                 result.removed.append(

@@ -140,3 +140,14 @@ def test_collection_frees_the_oldest_idle_cache_and_never_one_in_use(tmp_path: P
     assert left["newer-idle"].state == CLEAN
     assert (tmp_path / "task-cache" / "blob").exists()
     assert result.removed and "oldest-idle" in result.removed[0]
+
+
+async def test_indexed_content_on_a_deployment_without_an_index_says_so(
+    local_queue: Any, queue: Any, worker_config: MakeConfig
+) -> None:
+    content = {"namespace": "project.toolchains.latest", "artifact": "public/clang.tar.zst"}
+    mounts = [{"directory": "clang", "content": content, "format": "tar.zst"}]
+    task_id = create_task(queue, shell("touch ran", mounts=mounts))
+    await run_worker(worker_config(local_queue, max_tasks=1))
+    assert last_run(queue, task_id) == "exception/malformed-payload"
+    assert "has no index service" in log_of(queue, task_id)

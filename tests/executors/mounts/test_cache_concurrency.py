@@ -8,7 +8,7 @@ from pathlib import Path
 from tcw.executors.mounts.caches import CacheStore
 from tcw.executors.shell import ShellExecutor
 from tests.executors.conftest import MakeRun
-from tests.executors.mounts.conftest import shell_payload
+from tests.executors.mounts.conftest import Entry, b64, shell_payload, tar_bytes
 
 SCOPES = ["generic-worker:cache:shared"]
 MOUNTS = [{"cacheName": "shared", "directory": "cache"}]
@@ -36,3 +36,18 @@ async def test_a_second_task_gets_a_fresh_cache_while_the_first_holds_it(
     assert sorted(instance.state for instance in instances) == ["clean", "clean"]
     contents = sorted(sorted(path.name for path in (i.path / "data").iterdir()) for i in instances)
     assert contents == [["mine"], ["other"]]
+
+
+async def test_a_new_cache_is_preloaded_once_then_handed_on_as_left(
+    executor: ShellExecutor, make_run: MakeRun
+) -> None:
+    preload = tar_bytes([Entry("seed.txt", b"seeded\n")])
+    mounts = [
+        {"cacheName": "shared", "directory": "c", "content": {"base64": b64(preload)}, "format": "tar.gz"}
+    ]
+    first = make_run(
+        shell_payload("grep -q seeded c/seed.txt && echo changed > c/seed.txt", mounts=mounts), scopes=SCOPES
+    )
+    await executor(first.ctx)
+    second = make_run(shell_payload("grep -q changed c/seed.txt", mounts=mounts), scopes=SCOPES)
+    await executor(second.ctx)
