@@ -104,7 +104,9 @@ def restricted_options(root_url: str, credentials: Mapping[str, str], scopes: li
     return {"rootUrl": root_url, "credentials": dict(credentials), "authorizedScopes": list(scopes)}
 
 
-async def download_artifact(file: Any, *, task_id: str, name: str, options: Mapping[str, Any]) -> None:
+async def download_artifact(
+    file: Any, *, task_id: str, name: str, options: Mapping[str, Any], max_retries: int = 5
+) -> None:
     """The official client's artifact download to ``file`` (seekable; rewound for each retry): the
     latest run's artifact of any storage type, 5xx and connection errors retried, object hashes checked.
     Raises the client's failures (``TaskclusterArtifactError`` for an error artifact)."""
@@ -113,7 +115,7 @@ async def download_artifact(file: Any, *, task_id: str, name: str, options: Mapp
 
     queue = taskcluster.aio.Queue(_copy(options))
     await taskcluster.aio.download.downloadArtifactToFile(
-        file=file, taskId=task_id, name=name, queueService=queue
+        file=file, taskId=task_id, name=name, queueService=queue, maxRetries=max_retries
     )
 
 

@@ -57,8 +57,9 @@ class Fetched:
     downloaded: bool  # False: the store had it
 
 
-async def fetch(ctx: TaskContext, store: ContentStore, content: Content) -> Fetched:
-    """The stored file holding ``content`` (the caller holds ``store.use()``)."""
+async def fetch(ctx: TaskContext, store: ContentStore, content: Content, *, retries: int = 5) -> Fetched:
+    """The stored file holding ``content`` (the caller holds ``store.try_use()``'s lock); a download
+    is retried ``retries`` times on 5xx and connection errors."""
     if isinstance(content, InlineContent):
         return Fetched(*store.add_bytes(content.data), downloaded=False)
     if isinstance(content, IndexedContent):
@@ -71,18 +72,15 @@ async def fetch(ctx: TaskContext, store: ContentStore, content: Content) -> Fetc
             _check_digest(content, known)
             ctx.log.info("Content store has %s (sha256 %s): no download", content.describe(), known)
             return Fetched(found, known, downloaded=False)
-    return await _download(ctx, store, content, key)
-
-
-async def _download(
-    ctx: TaskContext, store: ContentStore, content: ArtifactContent | UrlContent, key: str | None
-) -> Fetched:
     temporary = store.temporary()
     ctx.log.info("Downloading %s", content.describe())
     try:
         with open(temporary, "wb") as file:
             writer = _HashingFile(file)
-            await _download_into(ctx, content, writer)
+            try:
+                await _download(ctx, content, writer, retries)
+            except client_failures() as error:
+                raise _outcome(content.describe(), error) from error
         digest = writer.hash.hexdigest()
         _check_digest(content, digest)
         return Fetched(store.add_blob(temporary, digest, key), digest, downloaded=True)
@@ -91,17 +89,16 @@ async def _download(
             os.unlink(temporary)
 
 
-async def _download_into(
-    ctx: TaskContext, content: ArtifactContent | UrlContent, writer: _HashingFile
+async def _download(
+    ctx: TaskContext, content: ArtifactContent | UrlContent, writer: _HashingFile, retries: int
 ) -> None:
-    try:
-        if isinstance(content, UrlContent):
-            await download_url(writer, content.url)
-        else:
-            options = restricted_options(ctx.root_url, ctx.credentials(), _task_scopes(ctx))
-            await download_artifact(writer, task_id=content.task_id, name=content.artifact, options=options)
-    except client_failures() as error:
-        raise _outcome(content.describe(), error) from error
+    if isinstance(content, UrlContent):
+        await download_url(writer, content.url, max_retries=retries)
+        return
+    options = restricted_options(ctx.root_url, ctx.credentials(), _task_scopes(ctx))
+    await download_artifact(
+        writer, task_id=content.task_id, name=content.artifact, options=options, max_retries=retries
+    )
 
 
 def _outcome(what: str, error: BaseException) -> MalformedPayload | ResourceUnavailable:

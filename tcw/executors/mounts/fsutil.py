@@ -89,17 +89,6 @@ def try_lock(path: Path, *, shared: bool = False) -> Lock | None:
     return Lock(descriptor)
 
 
-def wait_lock(path: Path, *, shared: bool = False) -> Lock:
-    """The lock on ``path``, waiting for it (call from a thread, never on the event loop)."""
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-    except BaseException:
-        os.close(descriptor)
-        raise
-    return Lock(descriptor)
-
-
 def move_to_trash(path: Path, trash: Path) -> None:
     """Take ``path`` out of use in one atomic rename; ``empty_trash`` deletes it later."""
     trash.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from tcw.executors.api import MalformedPayload, ResourceUnavailable, TaskContext
 from tcw.executors.mounts import disk
 from tcw.executors.mounts.caches import CacheMoveFailed, CacheStore, HeldCache
 from tcw.executors.mounts.fetch import fetch
+from tcw.executors.mounts.fsutil import Lock
 from tcw.executors.mounts.spec import (
     FileMount,
     Mount,
@@ -59,6 +60,7 @@ class MountSettings:
     root: Path | None = None  # None: "mounts" beside the runs' work directories
     allow_absolute: bool = False
     min_free_bytes: int = 10240 * MIB
+    download_retries: int = 5  # after the first try, for 5xx and connection errors
 
 
 class MountedRun:
@@ -84,6 +86,9 @@ class MountedRun:
     def release(self, ctx: TaskContext, purge_reason: str | None) -> None:
         """Hand each cache on or purge it; synchronous (renames only), so cancellation cannot cut it."""
         for held in self.caches:
+            if held.mounted_at is None:  # its preload failed, or mounting stopped before it
+                held.purge()
+                continue
             if purge_reason is not None:
                 held.purge()
                 ctx.log.info("Purged cache %s: %s", held.name, purge_reason)
@@ -180,7 +185,7 @@ class MountManager:
         self, ctx: TaskContext, run: MountedRun, caches: CacheStore, store: ContentStore
     ) -> None:
         loop = asyncio.get_running_loop()
-        lock = await asyncio.to_thread(store.use)
+        lock = await _store_in_use(store)
         try:
             for mount in run.plan.mounts:
                 if ctx.cancelled.is_set():
@@ -190,7 +195,7 @@ class MountManager:
                 if isinstance(mount, WritableCache):
                     how = await self._mount_cache(ctx, run, caches, store, mount, target)
                 else:
-                    fetched = await fetch(ctx, store, mount.content)
+                    fetched = await fetch(ctx, store, mount.content, retries=self.settings.download_retries)
                     how = "downloaded" if fetched.downloaded else "no download"
                     if isinstance(mount, FileMount):
                         writing = asyncio.to_thread(decompress_to, fetched.path, mount.format, target)
@@ -219,7 +224,7 @@ class MountManager:
         if held.fresh:
             how = "new and empty"
             if mount.content is not None and mount.format is not None:
-                fetched = await fetch(ctx, store, mount.content)
+                fetched = await fetch(ctx, store, mount.content, retries=self.settings.download_retries)
                 await _guarded(mount, asyncio.to_thread(unpack, fetched.path, mount.format, held.data))
                 how = "new, preloaded"
             else:
@@ -229,6 +234,14 @@ class MountManager:
         except CacheMoveFailed as error:
             raise ResourceUnavailable(f"{mount.describe()}: {error}") from error
         return how
+
+
+async def _store_in_use(store: ContentStore) -> Lock:
+    """The store's shared lock, polled rather than waited for in a thread: a cancelled run must not
+    leave a thread that takes the lock later and holds it for ever. Collection holds it briefly."""
+    while (lock := store.try_use()) is None:
+        await asyncio.sleep(0.05)
+    return lock
 
 
 def _target(ctx: TaskContext, mount: Mount) -> Path:

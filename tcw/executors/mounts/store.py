@@ -57,10 +57,10 @@ class ContentStore:
 
     # -- locking -------------------------------------------------------------------------------------
 
-    def use(self) -> fsutil.Lock:
-        """Hold while using entries (waits while they are collected; call in a thread)."""
+    def try_use(self) -> fsutil.Lock | None:
+        """Hold while using entries; None while they are being collected (try again shortly)."""
         self.open()
-        return fsutil.wait_lock(self.root / "lock", shared=True)
+        return fsutil.try_lock(self.root / "lock", shared=True)
 
     def try_collect(self) -> fsutil.Lock | None:
         """Exclusive hold for collecting entries, or None when some run is using the store."""

@@ -183,3 +183,21 @@ def tarfile_dir() -> bytes:
     import tarfile
 
     return tarfile.DIRTYPE
+
+
+async def test_a_url_answering_404_is_malformed_and_one_failing_for_good_is_unavailable(
+    make_run: MakeRun, served: Served, mounts_root: Path
+) -> None:
+    from tcw.executors.api import ResourceUnavailable
+    from tcw.executors.mounts import MountManager, MountSettings
+
+    executor = ShellExecutor(mounts=MountManager(MountSettings(root=mounts_root, download_retries=1)))
+    missing = {"file": "f", "content": {"url": f"{served.url}/nope"}}
+    with pytest.raises(MalformedPayload, match="404"):
+        await executor(make_run(shell_payload("true", mounts=[missing])).ctx)
+    served.files["/down"] = b"never served"
+    served.failures_left = 100
+    down = {"file": "f", "content": {"url": f"{served.url}/down"}}
+    with pytest.raises(ResourceUnavailable, match="after retries"):
+        await executor(make_run(shell_payload("true", mounts=[down])).ctx)
+    assert served.requests["/down"] == 2  # the first try and the one retry allowed
