@@ -10,6 +10,11 @@ A cache goes back to the pool only when the block ends normally, the run was not
 shutdown, maxRunTime's kill leaves the task failed and so raising) and the last exit status is not in
 ``onExitStatus.purgeCaches``; otherwise it is purged. When mounting itself fails no task code has run, so
 the caches mounted so far go back as they were.
+
+Everything here is made by the worker's own user. Where tasks run as a user of their own, a mounted
+cache and the directories of a read-only mount must be given to that user after mounting (the linked
+files stay the worker's, read-only, readable by all), and a cache taken back should be checked for
+files the task user cannot let the worker delete; the task-user work does that, not this package.
 """
 
 from __future__ import annotations
