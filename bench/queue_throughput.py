@@ -37,14 +37,16 @@ def start_queue(db: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
         text=True,
     )
     assert process.stdout is not None
-    found: dict[str, str] = {}
-    while "TASKCLUSTER_ACCESS_TOKEN" not in found:
+    banner = ""
+    while "Press Ctrl" not in banner:
         line = process.stdout.readline()
         if not line:
-            raise SystemExit("tcw queue serve exited before printing its credentials")
-        match = re.search(r"export (TASKCLUSTER_\w+)=(\S+)", line)
-        if match:
-            found[match.group(1)] = match.group(2)
+            raise SystemExit("tcw queue serve exited before it was ready")
+        banner += line
+    if "TASKCLUSTER_ACCESS_TOKEN" not in banner:  # a database file: its secrets are read by `queue env`
+        env = [sys.executable, "-m", "tcw", "queue", "env", "--db", db]
+        banner = subprocess.run(env, capture_output=True, text=True, check=True).stdout
+    found = dict(re.findall(r"export (TASKCLUSTER_\w+)=(\S+)", banner))
     options = {
         "rootUrl": found["TASKCLUSTER_ROOT_URL"],
         "credentials": {

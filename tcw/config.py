@@ -275,6 +275,24 @@ class LocalQueueSettings:
         "Directory served at <root URL>/schemas/, as a deployment serves its schemas.",
         rule=(os.path.isdir, "is not a directory"),
     )
+    secrets_dir: str | None = setting(
+        None,
+        "Private directory (mode 0700) where the local queue keeps each database's root credentials and"
+        " issuer token.",
+        shown_default="<state dir>/local-queue-secrets",
+    )
+    max_connections: int = setting(
+        512,
+        "Connections the local queue keeps open at most (fewer if the descriptor limit is lower); at the"
+        " limit a new one closes the oldest with no request in progress.",
+        rule=(lambda v: v >= 1, "must be at least 1"),
+    )
+    idle_timeout: float = setting(
+        30.0,
+        "Seconds a connection to the local queue may stay open without a request in progress (also before"
+        " its first request head is complete).",
+        rule=_seconds(0, strict=True),
+    )
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def test_config_and_root_url_work_after_the_subcommand(run_cli: RunCli, local_qu
         env=env,
     ).stdout.strip()
     status = run_cli(
-        ["tcw", "task", "status", task_id, "--format", "json", "--root-url", local_queue.root_url]
+        ["tcw", "task", "status", task_id, "--format", "json", "--root-url", local_queue.root_url], env=env
     )
     assert json.loads(status.stdout)["taskId"] == task_id
 

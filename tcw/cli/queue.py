@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +35,11 @@ def queue() -> None:
 @click.option("--claim-work-wait", type=float, default=None, help="Seconds claimWork waits (default 20).")
 @click.option("--resolver-interval", type=float, default=None, help="Seconds between resolver passes.")
 @click.option(
+    "--secrets-dir",
+    default=None,
+    help="Private directory for the root credentials and issuer token (default: in the state dir).",
+)
+@click.option(
     "--schemas",
     "schemas_dir",
     type=click.Path(file_okay=False, exists=True),
@@ -47,12 +54,14 @@ def serve(
     claim_timeout: float | None,
     claim_work_wait: float | None,
     resolver_interval: float | None,
+    secrets_dir: str | None,
     schemas_dir: str | None,
 ) -> None:
     """Serve the Queue and object APIs at http://HOST:PORT until SIGINT or SIGTERM.
 
     Production workers talk to a real Taskcluster deployment; this queue is for demos, development and
-    tests. Without --clients, a root client is made once and its credentials kept beside the database.
+    tests. Without --clients, a root client is made once; `tcw queue env` prints its credentials, which
+    are kept in a private directory (--secrets-dir), never beside the database. One queue per database.
     """
     from tcw.localqueue.server import LocalQueue
 
@@ -66,23 +75,76 @@ def serve(
             "queue.claim_work_wait": claim_work_wait,
             "queue.resolver_interval": resolver_interval,
             "queue.schemas_dir": schemas_dir,
+            "queue.secrets_dir": secrets_dir,
         }
     )
     LocalQueue(config.queue).serve_forever(on_ready=_announce)
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def _announce(queue: LocalQueue) -> None:
-    """Say where the queue is and how to talk to it; a token is shown only when it is new."""
+    """Say once where the queue is and how to talk to it. The root token is shown only for an in-memory
+    database (nowhere else to find it); otherwise `tcw queue env` reads it from the private secrets
+    directory, so that it never lands in terminals' scrollback or service logs."""
     click.echo(f"Local queue serving at {queue.root_url} (database {queue.db_path})")
-    click.echo(f"  export TASKCLUSTER_ROOT_URL={queue.root_url}")
+    if not _loopback(queue.settings.host):
+        click.echo(
+            f"Warning: serving plain HTTP on {queue.settings.host}, which is not a loopback address. Anyone"
+            " who sees a request can replay it within the 15 minutes hawk allows: reach this queue only over"
+            " loopback or through a TLS front (a reverse proxy) that is the only way in.",
+            err=True,
+        )
     credentials = queue.root_credentials
     if credentials is None:
-        click.echo("  clients from " + str(queue.settings.clients_file))
-    elif queue.credentials_file is None or queue.created_root_credentials:
-        click.echo(f"  export TASKCLUSTER_CLIENT_ID={credentials['clientId']}")
-        click.echo(f"  export TASKCLUSTER_ACCESS_TOKEN={credentials['accessToken']}")
-        if queue.credentials_file is not None:
-            click.echo(f"  (root credentials saved in {queue.credentials_file})")
+        click.echo(f"  clients from {queue.settings.clients_file}")
+        click.echo(f"  export TASKCLUSTER_ROOT_URL={queue.root_url}")
+    elif queue.secrets is None:
+        for line in exports(queue.root_url, credentials):
+            click.echo(f"  {line}")
     else:
-        click.echo(f"  root credentials: {queue.credentials_file}")
+        new = " (new root credentials)" if queue.created_root_credentials else ""
+        click.echo(f'  eval "$({_env_command(queue)})"   # sets TASKCLUSTER_* for this queue{new}')
     click.echo("Press Ctrl+C to stop.")
+
+
+def _env_command(queue: LocalQueue) -> str:
+    command = "tcw queue env"
+    if queue.settings.db is not None:
+        command += f" --db {shlex.quote(queue.db_path)}"
+    if queue.settings.secrets_dir is not None:
+        command += f" --secrets-dir {shlex.quote(queue.settings.secrets_dir)}"
+    return command
+
+
+def exports(root_url: str, credentials: dict[str, str]) -> list[str]:
+    return [
+        f"export TASKCLUSTER_ROOT_URL={shlex.quote(root_url)}",
+        f"export TASKCLUSTER_CLIENT_ID={shlex.quote(credentials['clientId'])}",
+        f"export TASKCLUSTER_ACCESS_TOKEN={shlex.quote(credentials['accessToken'])}",
+    ]
+
+
+@queue.command("env")
+@click.option("--db", default=None, help="The database of the queue (default: as for queue serve).")
+@click.option("--secrets-dir", default=None, help="Where its secrets are kept (default: as for queue serve).")
+def env(db: str | None, secrets_dir: str | None) -> None:
+    """Print the exports that point Taskcluster clients at the local queue, with its root credentials.
+
+    Use it as `eval "$(tcw queue env)"`. It reads the root credentials from the queue's private secrets
+    directory, so only the queue's user can run it; the root URL is the one the queue serves at when it
+    is running, else the one it is configured to serve at.
+    """
+    from tcw.localqueue.server import root_environment
+
+    config = pass_state(click.get_current_context()).load(
+        **{"queue.db": db, "queue.secrets_dir": secrets_dir}
+    )
+    root_url, credentials = root_environment(config.queue)
+    for line in exports(root_url, credentials):
+        click.echo(line)

@@ -61,6 +61,16 @@ def claim(local_queue: Any, root: Any, task_id: str) -> ClaimedRun:
     return ClaimedRun(task_id, claims[0]["runId"], root, taskcluster.Queue(options), options)
 
 
+# What deployments give their anonymous role so that public artifacts (logs...) read without credentials;
+# the local queue's anonymous role has no scopes unless given some, as a fresh deployment's.
+PUBLIC_ARTIFACTS = ("queue:get-artifact:public/*",)
+
+
+@pytest.fixture(autouse=True)
+def public_artifacts(local_queue: Any) -> None:
+    local_queue.set_anonymous_role(PUBLIC_ARTIFACTS)
+
+
 @pytest.fixture
 def run(local_queue: Any) -> ClaimedRun:
     root = taskcluster.Queue(local_queue.client_options())

@@ -23,7 +23,6 @@ from aiohttp import web
 from taskcluster.exceptions import TaskclusterAuthFailure
 
 from tcw.localqueue.auth.clients import Client, ClientStore, issue_task_credentials
-from tcw.localqueue.auth.credentials import ANONYMOUS_SCOPES
 from tcw.localqueue.auth.hawk import authenticate
 from tcw.localqueue.core.errors import AuthenticationFailed
 from tcw.localqueue.server import LocalQueue
@@ -31,6 +30,7 @@ from tests.fixtures.queue import api_failure, from_now, task_definition
 
 ROOT = Client("root", "root-token-0123456789abcdefghijklmnopqrstuv", ("*",))
 WORKER = Client("worker/one", "worker-token-0123456789abcdefghijklmnopqrs", ("queue:claim-work:p/*", "x:y"))
+ANONYMOUS_SCOPES = ("assume:anonymous",)  # what every caller holds while the anonymous role has no scopes
 
 
 @dataclass

@@ -42,7 +42,7 @@ def task_text_with_payload(payload_text: str) -> str:
 
 
 def status_code(local_queue: LocalQueue, task_id: str) -> int:
-    return requests.get(f"{local_queue.root_url}/api/queue/v1/task/{task_id}/status", timeout=10).status_code
+    return int(signed(local_queue, "GET", f"/api/queue/v1/task/{task_id}/status").status_code)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_integral_numbers_read_as_javascript_reads_them(local_queue: LocalQueue)
     text = json.dumps(task_definition(retries=3.0, payload={"ratio": 0.5, "count": 2.0}))
     assert '"retries": 3.0' in text
     assert create_raw(local_queue, task_id, text).status_code == 200
-    stored = requests.get(f"{local_queue.root_url}/api/queue/v1/task/{task_id}", timeout=10).text
+    stored = signed(local_queue, "GET", f"/api/queue/v1/task/{task_id}").text
     assert '"retries":3,' in stored and '"payload":{"ratio":0.5,"count":2}' in stored
 
 
@@ -143,5 +143,5 @@ def test_zero_waits_are_allowed(make_local_queue: Any) -> None:
 def test_a_route_argument_ending_in_a_newline_is_400(local_queue: LocalQueue) -> None:
     """The real service's patterns are JavaScript's, where ``$`` does not match before a final newline."""
     task_id = taskcluster.slugId()
-    response = requests.get(f"{local_queue.root_url}/api/queue/v1/task/{task_id}%0A/status", timeout=10)
+    response = signed(local_queue, "GET", f"/api/queue/v1/task/{task_id}%0A/status")
     assert_error_body(response, 400, "InvalidRequestArguments")

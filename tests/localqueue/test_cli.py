@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import requests
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
@@ -91,34 +90,74 @@ def read_until(process: subprocess.Popen[str], pattern: str) -> list[str]:
     return lines
 
 
-def serve(db: Path) -> subprocess.Popen[str]:
-    args = ["queue", "serve", "--port", "0", "--db", str(db), "--claim-work-wait", "1"]
-    return tcw_process(args, stdout=subprocess.PIPE, text=True)  # type: ignore[return-value]
+def serve(db: Path, *extra: str) -> subprocess.Popen[str]:
+    args = ["queue", "serve", "--port", "0", "--db", str(db), "--claim-work-wait", "1", *extra]
+    return tcw_process(  # type: ignore[return-value]
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
-def test_queue_serve_prints_credentials_once_and_stops_on_signals(tmp_path: Path) -> None:
-    db = tmp_path / "queue.sqlite3"
-    with serve(db) as process:
+def exported(output: str) -> dict[str, str]:
+    return dict(re.findall(r"^\s*export (TASKCLUSTER_\w+)=(\S+)$", output, re.MULTILINE))
+
+
+def test_queue_serve_points_at_queue_env_which_prints_working_exports(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    db, secrets = tmp_path / "queue.sqlite3", tmp_path / "secrets"
+    env_args = ["tcw", "queue", "env", "--db", str(db), "--secrets-dir", str(secrets)]
+    first: dict[str, str] = {}
+    for start in range(2):  # a new database, then the same one again
+        with serve(db, "--secrets-dir", str(secrets)) as process:
+            try:
+                banner = "".join(read_until(process, "Press Ctrl"))
+                assert banner.lower().count("local queue serving at") == 1, banner
+                assert "ACCESS_TOKEN" not in banner and 'eval "$(tcw queue env --db' in banner
+                exports = exported(run_cli(env_args).stdout)
+                root_url = re.search(r"serving at (\S+)", banner)
+                assert root_url and exports["TASKCLUSTER_ROOT_URL"] == root_url.group(1)
+                credentials = {
+                    "clientId": exports["TASKCLUSTER_CLIENT_ID"],
+                    "accessToken": exports["TASKCLUSTER_ACCESS_TOKEN"],
+                }
+                queue: Any = taskcluster.Queue({"rootUrl": root_url.group(1), "credentials": credentials})
+                assert queue.listTaskQueues()["taskQueues"] == []  # signed, and accepted
+                first = first or exports
+                assert exports["TASKCLUSTER_ACCESS_TOKEN"] == first["TASKCLUSTER_ACCESS_TOKEN"], start
+            finally:
+                process.send_signal(signal.SIGTERM if start == 0 else signal.SIGINT)
+            assert process.wait(20) == 0
+
+
+def test_a_second_queue_on_the_same_database_is_refused(run_cli: RunCli, tmp_path: Path) -> None:
+    db, secrets = tmp_path / "queue.sqlite3", tmp_path / "secrets"
+    with serve(db, "--secrets-dir", str(secrets)) as process:
         try:
-            output = "".join(read_until(process, "Press Ctrl"))
-            root_url = re.search(r"TASKCLUSTER_ROOT_URL=(\S+)", output)
-            token = re.search(r"TASKCLUSTER_ACCESS_TOKEN=(\S+)", output)
-            assert root_url and token
-            credentials = {"clientId": "root", "accessToken": token.group(1)}
-            queue: Any = taskcluster.Queue({"rootUrl": root_url.group(1), "credentials": credentials})
-            assert queue.ping()["alive"] is True
-            assert requests.get(root_url.group(1) + "/api/queue/v1/task-queues", timeout=10).ok
+            read_until(process, "Press Ctrl")
+            args = ["tcw", "queue", "serve", "--port", "0", "--db", str(db), "--secrets-dir", str(secrets)]
+            second = run_cli(args, exit_code=2)
+            assert second.stderr.startswith("Error: another local queue is already serving the database")
+            assert len(second.stderr.strip().splitlines()) == 1
         finally:
             process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
 
-    with serve(db) as again:
+
+def test_an_in_memory_queue_prints_its_exports_and_queue_env_explains(run_cli: RunCli) -> None:
+    with serve(Path(":memory:")) as process:
         try:
-            output = "".join(read_until(again, "Press Ctrl"))
-            assert "ACCESS_TOKEN" not in output and "root-credentials.json" in output
+            banner = "".join(read_until(process, "Press Ctrl"))
+            assert "Warning" not in banner  # on loopback: nothing to warn about
+            assert set(exported(banner)) == {
+                "TASKCLUSTER_ROOT_URL",
+                "TASKCLUSTER_CLIENT_ID",
+                "TASKCLUSTER_ACCESS_TOKEN",
+            }
         finally:
-            again.send_signal(signal.SIGINT)
-        assert again.wait(20) == 0
+            process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    refused = run_cli(["tcw", "queue", "env", "--db", ":memory:"], exit_code=2)
+    assert "start `tcw queue serve` first" in refused.stderr
 
 
 def test_queue_serve_reports_a_busy_port_and_a_bad_clients_file(
@@ -133,3 +172,25 @@ def test_queue_serve_reports_a_busy_port_and_a_bad_clients_file(
     bad = run_cli([*serve_args, "--clients", str(clients)], exit_code=2)
     assert "missing accessToken" in bad.stderr
     assert not (tmp_path / "q.sqlite3").exists()
+
+
+def test_queue_serve_refuses_a_bad_host_or_database_path_in_one_line(run_cli: RunCli) -> None:
+    for args, reason in (
+        (["--host", "999.1.1.1", "--db", ":memory:"], "cannot listen on 999.1.1.1:"),
+        (["--port", "0", "--db", "/proc/q.sqlite3"], "cannot open the local queue database /proc/q.sqlite3"),
+        (["--port", "0", "--db", "/proc/self/status"], "cannot open the local queue database"),
+    ):
+        refused = run_cli(["tcw", "queue", "serve", *args], exit_code=2)
+        assert refused.stderr.startswith(f"Error: {reason}"), refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+
+def test_queue_serve_warns_when_bound_beyond_loopback() -> None:
+    args = ["queue", "serve", "--host", "0.0.0.0", "--port", "0", "--db", ":memory:"]
+    with tcw_process(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        try:
+            output = "".join(read_until(process, "Press Ctrl"))  # type: ignore[arg-type]
+        finally:
+            process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    assert "Warning: serving plain HTTP on 0.0.0.0" in output and "TLS" in output

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tcw.errors import ConfigError
+from tcw.errors import ConfigError, UsageError
 from tcw.localqueue.auth.clients import (
     Client,
     ClientStore,
@@ -18,6 +19,7 @@ from tcw.localqueue.auth.clients import (
     issue_task_credentials,
     issue_upload_credentials,
 )
+from tcw.localqueue.auth.keystore import DeploymentSecrets
 
 ROOT = Client("root", "secret-root-token", ("*",))
 
@@ -72,29 +74,34 @@ def test_missing_clients_file(tmp_path: Path) -> None:
 
 
 def test_root_credentials_are_written_private_and_reused(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "root-credentials.json"
-    store, root = ClientStore.with_root(path)
-    assert root.scopes == ("*",)
-    assert store.get(root.client_id) == root
-    assert len(root.access_token) == 44
+    store = DeploymentSecrets.open(tmp_path / "secrets", "abc123")
+    root, created = store.root_client()
+    assert created and root.scopes == ("*",) and len(root.access_token) == 44
+    path = store.directory / "root-credentials.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text()) == {"clientId": root.client_id, "accessToken": root.access_token}
     assert root.access_token not in repr(root)
-    _, again = ClientStore.with_root(path)
-    assert again == root
-
-
-def test_root_credentials_in_memory_differ_each_time() -> None:
-    _, first = ClientStore.with_root(None)
-    _, second = ClientStore.with_root(None)
-    assert first.access_token != second.access_token
+    assert DeploymentSecrets.open(tmp_path / "secrets", "abc123").root_client() == (root, False)
 
 
 def test_broken_root_credentials_file(tmp_path: Path) -> None:
-    path = tmp_path / "root.json"
-    path.write_text('{"clientId": "root"}')
-    with pytest.raises(ConfigError, match="clientId and accessToken"):
-        ClientStore.with_root(path)
+    store = DeploymentSecrets.open(tmp_path / "secrets", "abc123")
+    path = store.directory / "root-credentials.json"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write('{"clientId": "root"}')
+    with pytest.raises(UsageError, match="clientId and accessToken"):
+        store.root_client()
+
+
+def test_a_secrets_directory_open_to_others_or_a_symlinked_secret_is_refused(tmp_path: Path) -> None:
+    store = DeploymentSecrets.open(tmp_path / "secrets", "abc123")
+    (store.directory / "issuer-token").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UsageError, match="cannot"):
+        store.issuer_token()
+    (tmp_path / "secrets").chmod(0o755)
+    with pytest.raises(UsageError, match="open to other users"):
+        DeploymentSecrets.open(tmp_path / "secrets", "abc123")
 
 
 def certificate(credentials: dict[str, str]) -> dict[str, object]:

@@ -33,14 +33,14 @@ def test_official_method_not_served_is_404_naming_it(local_queue: LocalQueue) ->
 
 def test_unknown_task_is_404_with_method_and_params(local_queue: LocalQueue) -> None:
     task_id = taskcluster.slugId()
-    response = requests.get(f"{local_queue.root_url}/api/queue/v1/task/{task_id}/status", timeout=10)
+    response = signed(local_queue, "GET", f"/api/queue/v1/task/{task_id}/status")
     body = assert_error_body(response, 404, "ResourceNotFound")
     assert body["requestInfo"]["method"] == "status"
     assert body["requestInfo"]["params"] == {"taskId": task_id}
 
 
 def test_bad_route_argument_is_400(local_queue: LocalQueue) -> None:
-    response = requests.get(f"{local_queue.root_url}/api/queue/v1/task/not-a-slug/status", timeout=10)
+    response = signed(local_queue, "GET", "/api/queue/v1/task/not-a-slug/status")
     assert_error_body(response, 400, "InvalidRequestArguments")
 
 
@@ -101,7 +101,7 @@ def test_bodiless_posts_are_normal(queue_client: Any, local_queue: LocalQueue) -
 
 
 def test_percent_encoded_task_queue_id(local_queue: LocalQueue, queue_client: Any) -> None:
-    raw = requests.get(f"{local_queue.root_url}/api/queue/v1/task-queues/p%2Fw/counts", timeout=10)
+    raw = signed(local_queue, "GET", "/api/queue/v1/task-queues/p%2Fw/counts")
     assert raw.json()["taskQueueId"] == "p/w"
     queue_client.createTask(taskcluster.slugId(), task_definition("p/w"))
     assert queue_client.pendingTasks("p/w")["pendingTasks"] == 1

@@ -28,9 +28,12 @@ def test_restart_keeps_tasks_claims_workers_and_credentials(
     root = first.root_credentials
     first.stop()
 
-    credentials_file = tmp_path / "queue.root-credentials.json"
+    assert first.secrets is not None
+    credentials_file = first.secrets.directory / "root-credentials.json"
     assert json.loads(credentials_file.read_text()) == root
     assert stat.S_IMODE(credentials_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(first.secrets.directory.stat().st_mode) == 0o700
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["queue.sqlite3", "queue.sqlite3.blobs"]
 
     second = make_local_queue(db=db)
     assert second.root_credentials == root
@@ -56,7 +59,7 @@ def test_database_is_migrated_once_and_uses_wal(tmp_path: Path) -> None:
         db.close()
 
 
-def test_the_database_holding_the_issuer_token_is_private(tmp_path: Path) -> None:
+def test_a_new_database_file_is_private(tmp_path: Path) -> None:
     from tcw.localqueue.storage import database, schema
 
     path = tmp_path / "q.sqlite3"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tcw.localqueue.server import LocalQueue
 from tests.fixtures.cli import RunCli
 from tests.registry.helpers import DATA, write_json
 
@@ -243,6 +244,7 @@ def test_live_tasks_by_id(run_cli: RunCli, local_queue: Any, registry_dir: Path)
             missing,
         ],
         exit_code=2,
+        env=credentials_env(local_queue),  # reading a task needs queue:get-task, as on a real deployment
     )
     results = json.loads(result.stdout)["results"]
     assert [(r["taskId"], r["status"]) for r in results] == [
@@ -265,7 +267,8 @@ def test_live_tasks_by_id(run_cli: RunCli, local_queue: Any, registry_dir: Path)
             str(registry_dir),
             "--task-id",
             good,
-        ]
+        ],
+        env=credentials_env(local_queue),
     )
     assert result.stdout.startswith(f"task {good}, task queue local/shell: valid (local/*)")
 
@@ -282,3 +285,12 @@ def test_completion_and_help_come_from_the_registry(run_cli: RunCli) -> None:
         "Built-in schemas (for --schema, or an index file): shell."
         in run_cli(["tcw", "validate-payload", "--help"]).stdout
     )
+
+
+def credentials_env(local_queue: LocalQueue) -> dict[str, str]:
+    credentials = local_queue.root_credentials
+    assert credentials is not None
+    return {
+        "TASKCLUSTER_CLIENT_ID": credentials["clientId"],
+        "TASKCLUSTER_ACCESS_TOKEN": credentials["accessToken"],
+    }

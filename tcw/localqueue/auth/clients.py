@@ -1,15 +1,14 @@
 """The local queue's permanent clients: who may sign requests, with which access token and scopes.
 
 A deployment keeps clients in its auth service; the local queue reads them from a YAML file
-(``--clients FILE``) or, without one, makes a single root client whose generated credentials are kept in a
-file (mode 0600) so that a restarted queue accepts the same credentials. The queue also mints temporary
-clients (task runs, object uploads and downloads) with the official client's ``createTemporaryCredentials``.
+(``--clients FILE``) or, without one, makes a single root client whose generated credentials are kept in
+its private secrets directory (keystore.py) so that a restarted queue accepts the same credentials. The
+queue also mints temporary clients (task runs, object uploads and downloads) with the official client's
+``createTemporaryCredentials``.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import secrets
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ from tcw.errors import ConfigError
 from tcw.localqueue.auth.scopes import valid_scopes
 
 ROOT_CLIENT_ID = "root"
+ANONYMOUS_ROLE_SCOPE = "assume:anonymous"
 UPLOAD_CREDENTIALS_LIFETIME = timedelta(hours=24)
 DOWNLOAD_CREDENTIALS_LIFETIME = timedelta(hours=1)
 
@@ -39,14 +39,23 @@ class Client:
 
 
 class ClientStore:
-    """Clients by id; ``get`` answers None for an unknown id, as the auth service's loader would 404."""
+    """Clients by id; ``get`` answers None for an unknown id, as the auth service's loader would 404.
+    ``anonymous_scopes``: what every caller holds, credentials or none: ``assume:anonymous`` and the
+    scopes of the anonymous role (none unless the clients file gives it some, as upstream)."""
 
-    def __init__(self, clients: tuple[Client, ...] = ()) -> None:
+    def __init__(self, clients: tuple[Client, ...] = (), anonymous_role: tuple[str, ...] = ()) -> None:
         self._clients: dict[str, Client] = {}
         # credentials.load_credentials remembers its resolutions here: per store, so per queue
         self.resolved: dict[tuple[str, str | None], Any] = {}
+        self.anonymous_scopes: tuple[str, ...] = ()
+        self.set_anonymous_role(anonymous_role)
         for client in clients:
             self.add(client)
+
+    def set_anonymous_role(self, scopes: tuple[str, ...]) -> None:
+        """Give the anonymous role these scopes (every caller's resolution is made afresh)."""
+        self.anonymous_scopes = tuple(dict.fromkeys((ANONYMOUS_ROLE_SCOPE, *scopes)))
+        self.resolved.clear()
 
     def get(self, client_id: str) -> Client | None:
         return self._clients.get(client_id)
@@ -62,42 +71,46 @@ class ClientStore:
 
     @classmethod
     def from_file(cls, path: Path) -> ClientStore:
-        """Load a YAML list of ``{clientId, accessToken, scopes}``; every problem is reported at once."""
+        """Load a YAML list of ``{clientId, accessToken, scopes}``, and optionally ``{roleId: anonymous,
+        scopes}`` for the scopes every caller holds; every problem is reported at once."""
         document = read_yaml_file(path, "clients file")
         if not isinstance(document, list):
             raise ConfigError([f"{path}: must be a list of clients ({{clientId, accessToken, scopes}})"])
         problems: list[str] = []
         clients: list[Client] = []
+        anonymous: tuple[str, ...] = ()
         seen: set[str] = set()
         for index, entry in enumerate(document):
-            entry_problems = _entry_problems(entry)
+            is_role = isinstance(entry, dict) and "roleId" in entry
+            entry_problems = _role_problems(entry) if is_role else _entry_problems(entry)
             client_id = entry.get("clientId") if isinstance(entry, dict) else None
             if isinstance(client_id, str) and client_id in seen:
                 entry_problems.append(f"clientId {client_id!r} appears more than once")
             problems.extend(f"{path}: clients[{index}]: {problem}" for problem in entry_problems)
-            if not entry_problems:
+            if entry_problems:
+                continue
+            if is_role:
+                anonymous = tuple(entry["scopes"])
+            else:
                 seen.add(entry["clientId"])
                 clients.append(Client(entry["clientId"], entry["accessToken"], tuple(entry["scopes"])))
         if problems:
             raise ConfigError(problems)
-        return cls(tuple(clients))
-
-    @classmethod
-    def with_root(cls, credentials_file: Path | None) -> tuple[ClientStore, Client]:
-        """A store holding one root client (scope ``*``), its credentials reused from ``credentials_file``
-        when it exists, else generated and written there (None keeps them in memory only)."""
-        if credentials_file is not None and credentials_file.exists():
-            root = _read_root_credentials(credentials_file)
-        else:
-            root = Client(ROOT_CLIENT_ID, generate_access_token(), ("*",))
-            if credentials_file is not None:
-                _write_root_credentials(credentials_file, root)
-        return cls((root,)), root
+        return cls(tuple(clients), anonymous)
 
 
 def generate_access_token() -> str:
     """44 URL-safe characters, the length and alphabet of a Taskcluster access token."""
     return secrets.token_urlsafe(33)
+
+
+def _role_problems(entry: dict[str, Any]) -> list[str]:
+    problems = [f"unknown key {bounded(key)}" for key in entry if key not in ("roleId", "scopes")]
+    if entry.get("roleId") != "anonymous":
+        problems.append("roleId must be anonymous (the only role the local queue has)")
+    if not valid_scopes(entry.get("scopes")):
+        problems.append("scopes must be a list of strings of printable ASCII characters")
+    return problems
 
 
 def _entry_problems(entry: Any) -> list[str]:
@@ -113,30 +126,6 @@ def _entry_problems(entry: Any) -> list[str]:
     if "scopes" in entry and not valid_scopes(scopes):
         problems.append("scopes must be a list of strings of printable ASCII characters")
     return problems
-
-
-def _read_root_credentials(path: Path) -> Client:
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigError([f"{path}: cannot read root credentials: {error}"]) from error
-    client_id = content.get("clientId") if isinstance(content, dict) else None
-    token = content.get("accessToken") if isinstance(content, dict) else None
-    if not (isinstance(client_id, str) and isinstance(token, str) and client_id and token):
-        raise ConfigError([f"{path}: root credentials must be JSON with clientId and accessToken strings"])
-    return Client(client_id, token, ("*",))
-
-
-def _write_root_credentials(path: Path, root: Client) -> None:
-    """Created with mode 0600 from the start, so the token is never readable by others."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    content = json.dumps({"clientId": root.client_id, "accessToken": root.access_token}, indent=2) + "\n"
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as error:
-        raise ConfigError([f"{path}: cannot write root credentials: {error.strerror or error}"]) from error
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(content)
 
 
 # -- temporary clients: the credentials the queue issues -------------------------------------------

@@ -2,7 +2,9 @@
 
 A permanent client is found by its id. The ``ext`` field may carry a temporary-credentials ``certificate``
 (signed by its issuer, whose scopes must cover it; the key is derived from the issuer's token and the seed)
-and/or ``authorizedScopes`` (which narrow the scopes). Every caller also holds the anonymous role's scopes.
+and/or ``authorizedScopes`` (which narrow the scopes). Every caller also holds ``assume:anonymous`` and so
+the scopes of the deployment's anonymous role (``ClientStore.anonymous_scopes``: none unless the clients
+file gives the role some, as in a fresh Taskcluster deployment).
 
 Resolving a certificate costs a JSON parse, HMACs and scope checks, and a worker signs every call of a run
 with the same one, so resolutions are remembered per (id, ext) while the issuing client is unchanged; only
@@ -27,33 +29,6 @@ from tcw.localqueue.core.errors import AuthenticationFailed
 CERTIFICATE_SKEW_MS = 5 * 60 * 1000
 CERTIFICATE_MAX_MS = 31 * 24 * 60 * 60 * 1000
 REMEMBERED_MAX = 1024
-
-# What a deployment's anonymous role grants: reading tasks, artifacts under public/, and queue metadata.
-# Every caller holds these too (the auth service merges ``assume:anonymous`` into every client).
-ANONYMOUS_SCOPES: tuple[str, ...] = (
-    "assume:anonymous",
-    "queue:get-task:*",
-    "queue:status:*",
-    "queue:list-task-group:*",
-    "queue:list-dependent-tasks:*",
-    "queue:list-artifacts:*",
-    "queue:get-artifact:public/*",
-    "queue:list-provisioners",
-    "queue:get-provisioner:*",
-    "queue:list-worker-types:*",
-    "queue:get-worker-type:*",
-    "queue:list-task-queues",
-    "queue:get-task-queue:*",
-    "queue:list-workers:*",
-    "queue:get-worker:*",
-    "queue:pending-count:*",
-    "queue:claimed-count:*",
-    "queue:pending-list:*",
-    "queue:claimed-list:*",
-)
-
-
-ANONYMOUS = Caller("anonymous", ANONYMOUS_SCOPES)
 
 
 @dataclass(frozen=True)
@@ -105,8 +80,8 @@ def _resolve(clients: ClientStore, client_id: str, ext: str | None, now: float) 
     if _truthy(certificate):
         key, scopes = _verify_certificate(certificate, client_id, issuer, now * 1000)
     if _truthy(extension.get("authorizedScopes")):
-        scopes = _restrict(scopes, extension["authorizedScopes"])
-    caller = Caller(client_id, _merge(scopes, ANONYMOUS_SCOPES))
+        scopes = _restrict(scopes, extension["authorizedScopes"], clients.anonymous_scopes)
+    caller = Caller(client_id, _merge(scopes, clients.anonymous_scopes))
     return _Resolved(Credentials(key, caller), issuer, certificate if _truthy(certificate) else None)
 
 
@@ -199,13 +174,13 @@ def _temporary_key(issuer_token: str, seed: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def _restrict(scopes: Sequence[str], authorized: Any) -> tuple[str, ...]:
+def _restrict(scopes: Sequence[str], authorized: Any, anonymous: Sequence[str]) -> tuple[str, ...]:
     """``authorizedScopes`` replaces the scopes, but only with scopes the credentials already hold."""
     if not isinstance(authorized, list):
         raise AuthenticationFailed("ext.authorizedScopes must be an array")
     if not valid_scopes(authorized):
         raise AuthenticationFailed("ext.authorizedScopes must be an array of valid scopes")
-    held = _merge(scopes, ANONYMOUS_SCOPES)
+    held = _merge(scopes, anonymous)
     if not all(satisfies(held, scope) for scope in authorized):
         raise AuthenticationFailed(
             "\n".join(

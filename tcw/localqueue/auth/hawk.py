@@ -20,7 +20,7 @@ import mohawk.exc
 import mohawk.util
 
 from tcw.localqueue.auth.clients import ClientStore
-from tcw.localqueue.auth.credentials import ANONYMOUS, Credentials, load_credentials, urlsafe_b64decode
+from tcw.localqueue.auth.credentials import Credentials, load_credentials, urlsafe_b64decode
 from tcw.localqueue.auth.scopes import Caller
 from tcw.localqueue.core.errors import AuthenticationFailed
 
@@ -62,7 +62,7 @@ def authenticate(
         return _verify_header(clients, method, url, authorization, content_type, body, now).caller
     if bewit:
         return _verify_bewit(clients, method, host, port, bewit, now).caller
-    return ANONYMOUS
+    return Caller("anonymous", clients.anonymous_scopes)
 
 
 def _url(host: str, port: int, resource: str) -> str:

@@ -126,6 +126,15 @@ def _template_parts(template: str) -> list[str]:
     return _PARAMETER.split(template)
 
 
+def renders_with(expression: Expression, params: Mapping[str, Any]) -> bool:
+    """Whether ``params`` fill every parameter ``expression`` names."""
+    try:
+        render(expression, params)
+    except (KeyError, TypeError):
+        return False
+    return True
+
+
 def _parameter(params: Mapping[str, Any], name: str) -> Any:
     if name not in params:
         raise KeyError(f"scope expression needs parameter {name!r}; got {sorted(params)}")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tcw.localqueue.core.dates import parse_date
-from tcw.localqueue.core.errors import InputValidationError, InvalidRequestArguments
+from tcw.localqueue.core.errors import InputError, InputValidationError, InvalidRequestArguments
 
 # The official patterns, ending in \Z where they end in $: JavaScript's $ (the real service's) ends the
 # string, Python's also matches before a final newline and would let "worker\n" pass as an id.
@@ -193,16 +193,31 @@ def tagged(tag: str, variants: Mapping[str, Check]) -> Check:
 MAX_PAGE = 1000
 
 
+LIMIT = re.compile(r"^[0-9]+\Z")  # the real service's pattern, ASCII digits only
+TOKEN = re.compile(r"^[0-9]{1,12}\Z")  # the offsets our continuation tokens carry
+
+
 def page(query: Mapping[str, str]) -> tuple[int, int]:
-    """``(limit, offset)`` from a list method's query: page size min(limit, 1000), and the offset our
-    continuation tokens carry (they are opaque to callers)."""
+    """``(limit, offset)`` from a list method's query: page size min(limit, 1000) (a limit of any length
+    is a big one, as the real service's parseInt takes it), and the offset our continuation tokens carry
+    (opaque to callers: one we did not hand out is the real service's 400 for an undecodable token)."""
     raw_limit = query.get("limit", str(MAX_PAGE))
-    if not raw_limit.isdigit() or int(raw_limit) < 1:
-        raise InvalidRequestArguments(f"limit must be a positive integer, got {raw_limit!r}")
+    if not LIMIT.match(raw_limit):
+        raise InvalidRequestArguments(
+            f"Query-string parameter: limit={_shown(raw_limit)} does not match expression: /^[0-9]+$/"
+        )
+    limit = MAX_PAGE if len(raw_limit.lstrip("0")) > len(str(MAX_PAGE)) else min(int(raw_limit), MAX_PAGE)
+    if limit < 1:
+        raise InvalidRequestArguments(f"limit must be a positive integer, got {_shown(raw_limit)}")
     token = query.get("continuationToken", "0")
-    if not token.isdigit():
-        raise InvalidRequestArguments(f"continuationToken {token!r} is not one this queue handed out")
-    return min(int(raw_limit), MAX_PAGE), int(token)
+    if not TOKEN.match(token):
+        raise InputError(f"Invalid continuation token {_shown(token)}")
+    return limit, int(token)
+
+
+def _shown(value: str, most: int = 60) -> str:
+    """A caller's value quoted in an answer, cut short: a 5000-digit limit need not come back whole."""
+    return repr(value) if len(value) <= most else repr(value[:most]) + "..."
 
 
 def next_token(offset: int, limit: int, returned: int) -> dict[str, str]:

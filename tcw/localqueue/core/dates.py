@@ -10,6 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 
+# The instants Python can represent in UTC. A date whose zone puts it past either end (``0001-01-01T00:00
+# +01:00`` is in year 0 in UTC) is taken as that end: every check the queue makes of a date (in the past,
+# too far ahead, before another) then answers as the real service does for the exact instant.
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
 
 def parse_date(text: str) -> datetime:
     """An aware UTC datetime from an ISO 8601 string; ValueError when it is not one (or has no zone)."""
@@ -24,7 +30,10 @@ def _parse_text(text: str) -> datetime:
     value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     if value.tzinfo is None:
         raise ValueError(f"date-time without a time zone: {text!r}")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return EARLIEST if value.year == datetime.min.year else LATEST
 
 
 def format_date(value: datetime) -> str:
@@ -32,3 +41,11 @@ def format_date(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" becomes "Z"
+
+
+def format_date_as_postgres(value: datetime) -> str:
+    """How the real queue's database renders a date into JSON (``claimWork`` and ``claimTask`` answer
+    their top-level ``takenUntil`` so): UTC as ``+00:00``, the fraction without trailing zeros."""
+    value = value.astimezone(UTC)
+    fraction = f"{value.microsecond:06d}".rstrip("0")
+    return value.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "+00:00"

@@ -81,6 +81,13 @@ class ResourceExpired(ApiError):
     code = "ResourceExpired"
 
 
+class RequestTimeout(ApiError):
+    """The request's body did not arrive in time."""
+
+    status = 408
+    code = "RequestTimeout"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "PayloadTooLarge"

@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from tcw.localqueue.auth import hawk
 from tcw.localqueue.auth.scopes import Caller
 from tcw.localqueue.core import checks, jsonio
 from tcw.localqueue.core.dates import format_date
-from tcw.localqueue.core.errors import ApiError, MalformedPayload, PayloadTooLarge, ResourceNotFound
+from tcw.localqueue.core.errors import (
+    ApiError,
+    InputError,
+    MalformedPayload,
+    PayloadTooLarge,
+    RequestTimeout,
+    ResourceNotFound,
+)
 from tcw.localqueue.http.blobs import blob_routes
 from tcw.localqueue.http.routes import Route, RouteTable, service_routes
 from tcw.localqueue.services.api import ApiCall, Reply, Service
@@ -36,8 +45,9 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 class Dispatcher:
     """Turns one HTTP request into one handler call and its answer."""
 
-    def __init__(self, state: QueueState, services: Iterable[Service]) -> None:
+    def __init__(self, state: QueueState, services: Iterable[Service], body_timeout: float) -> None:
         self.state = state
+        self.body_timeout = body_timeout
         self._services: list[tuple[Service, RouteTable]] = [
             (service, service_routes(service.name)) for service in services
         ]
@@ -55,12 +65,13 @@ class Dispatcher:
             return error_response(ResourceNotFound(f"{route.name} is not served by the local queue"), info)
         body: Any = None
         try:
-            raw, body = await read_body(request, route)
+            raw, body = await read_body(request, route, self.body_timeout)
             caller = self._authenticate(request, raw)
-            checks.check_params(params)
-            service.check_body(route.name, body)
             expression = service.scopes[route.name]
             call = ApiCall(route.name, params, dict(request.query), body, caller, self.state, expression)
+            call.authorize_by_route()  # as lib-api: right after authentication, before any other check
+            checks.check_params(params)
+            service.check_body(route.name, body)
             result = await handler(call)
         except ApiError as error:
             return error_response(error, _request_info(route.name, params, body))
@@ -82,28 +93,49 @@ class Dispatcher:
         return None
 
     def _authenticate(self, request: web.Request, raw: bytes) -> Caller:
-        host, _, port = request.host.rpartition(":") if ":" in request.host else (request.host, "", "80")
+        authorization = request.headers.get("Authorization")
+        signed = bool(authorization) or "bewit=" in request.raw_path
+        host, port = host_and_port(request.headers.get("Host", "")) if signed else ("", 80)
         return hawk.authenticate(
             self.state.clients,
             method=request.method,
             resource=request.raw_path,
             host=host,
-            port=int(port) if port.isdigit() else 80,
-            authorization=request.headers.get("Authorization"),
+            port=port,
+            authorization=authorization,
             content_type=request.headers.get("Content-Type", ""),
             body=raw,
         )
 
 
-async def read_body(request: web.Request, route: Route) -> tuple[bytes, Any]:
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@]+)(?::([0-9]{0,5}))?\Z")
+
+
+def host_and_port(header: str) -> tuple[str, int]:
+    """The host and port a signed request's Host header names, as hawk reads it to check the MAC (port 80
+    when none is given); 400 for a header that is no ``host[:port]`` (a port that is no number 0..65535),
+    which hawk itself answers with "Invalid Host header"."""
+    match = _HOST.match(header)
+    port = match.group(2) if match else None
+    if match is None or (port and int(port) > 65535):
+        raise InputError("Invalid Host header")
+    return match.group(1).strip("[]"), int(port) if port else 80
+
+
+async def read_body(request: web.Request, route: Route, timeout: float) -> tuple[bytes, Any]:
     """The raw bytes (for hawk) and the parsed JSON; ``{}`` for an empty body of a method that takes one
-    (as the real service's body parser gives), None for a bodiless call of a method that takes none."""
+    (as the real service's body parser gives), None for a bodiless call of a method that takes none.
+    The body must arrive within ``timeout`` seconds: a client trickling it would hold its connection
+    busy (and so safe from the connection limit's pruning) for ever."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"Request body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        raw = await request.read()
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge as error:
         raise PayloadTooLarge(f"Request body is larger than {MAX_BODY_BYTES} bytes") from error
+    except TimeoutError as error:
+        raise RequestTimeout(f"The request body did not arrive within {timeout:g} seconds") from error
     if not raw.strip():
         return raw, {} if route.input_schema else None
     try:
@@ -160,15 +192,21 @@ async def _unexpected_errors(request: web.Request, handler: Any) -> web.StreamRe
 
 
 def make_app(
-    state: QueueState, services: Iterable[Service], schemas_dir: Path | None = None
+    state: QueueState,
+    services: Iterable[Service],
+    schemas_dir: Path | None = None,
+    connections: Middleware | None = None,
+    body_timeout: float = 30.0,
 ) -> web.Application:
     """The aiohttp application: the byte endpoints signed URLs point at, the schemas (when given a
-    directory, served read-only at /schemas/ as a deployment serves them), then every service's routes."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[_unexpected_errors])
+    directory, served read-only at /schemas/ as a deployment serves them), then every service's routes;
+    ``connections`` (connections.py) is told which connections have a request in progress."""
+    middlewares = [_unexpected_errors] if connections is None else [connections, _unexpected_errors]
+    app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=middlewares)
     app.add_routes(blob_routes(state))
     if schemas_dir is not None:
         app.router.add_static("/schemas/", schemas_dir, show_index=False, follow_symlinks=False)
     app.router.add_route(
-        "*", r"/{tail:[\s\S]*}", Dispatcher(state, services).handle
+        "*", r"/{tail:[\s\S]*}", Dispatcher(state, services, body_timeout).handle
     )  # any path, newlines too
     return app

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tcw.localqueue.auth.scopes import Caller, Expression, authorize
+from tcw.localqueue.auth.scopes import Caller, Expression, authorize, renders_with
 from tcw.localqueue.core.checks import Check, check_body
 from tcw.localqueue.services.state import QueueState
 
@@ -39,8 +39,17 @@ class ApiCall:
         Every handler calls this exactly once, with the parameters its expression names that are not
         route arguments (e.g. ``schedulerId`` loaded from the task); raises ``InsufficientScopes``.
         """
+        if self.authorized:
+            return  # checked already by ``authorize_by_route``
         authorize(self.caller, self.scope_expression, {**self.params, **params})
         self.authorized.append(True)
+
+    def authorize_by_route(self) -> None:
+        """Check the scopes before the handler runs when the route's arguments alone fill the method's
+        expression, as lib-api does: so a caller without them gets 403 before any 404 could tell them
+        whether the task or run exists (``reclaimTask``, ``task``, ``status``...)."""
+        if self.scope_expression is not None and renders_with(self.scope_expression, self.params):
+            self.authorize()
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Tables (dates are TEXT in the service's fixed-width ``...T..:..:..mmmZ`` form, so they compare as strings):
 
-- ``meta(key, value)``: ``schema_version`` and ``issuer_access_token`` (the token of the queue's own auth
-  client, which signs task credentials and must survive restarts).
+- ``meta(key, value)``: ``schema_version`` and ``deployment_id`` (the random name of the directory that
+  keeps this database's secrets, auth/keystore.py; the issuer token itself was kept here before, and is
+  moved out on start).
 - ``tasks``: one row per task; ``definition`` is the JSON the ``task`` method returns; ``state`` is the task
   state (``unscheduled``, ``pending``, ``running``, ``completed``, ``failed``, ``exception``) kept in step
   with the runs; ``retries_left``, ``deadline``, ``expires``, ``project_id``, ``task_queue_id``...
@@ -114,8 +115,8 @@ OWN_SCHEMAS = (blobs.SCHEMA, objects.SCHEMA, artifacts.SCHEMA)
 def open_db(path: str) -> Database:
     """Open (creating or migrating) the database at ``path``; ``":memory:"`` keeps nothing.
 
-    A new file is created readable by its owner only: it holds the queue's issuer token, which signs every
-    temporary credential the queue hands out (SQLite gives its -wal and -shm files the same mode).
+    A new file is created readable by its owner only (SQLite gives its -wal and -shm files the same mode):
+    task definitions may hold what their authors would not show everyone.
     """
     if path != ":memory:":
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from tcw.localqueue.storage.database import transaction
+
 
 @dataclass(frozen=True)
 class GroupRow:
@@ -32,3 +34,9 @@ def record_group(db: sqlite3.Connection, task_group_id: str, scheduler_id: str, 
 
 def seal_group(db: sqlite3.Connection, task_group_id: str, now: str) -> None:
     db.execute("UPDATE task_groups SET sealed = ? WHERE task_group_id = ?", (now, task_group_id))
+
+
+def expire_groups(db: sqlite3.Connection, now: str) -> int:
+    """Delete the task groups whose ``expires`` (the latest of their tasks') is past."""
+    with transaction(db):
+        return db.execute("DELETE FROM task_groups WHERE expires < ?", (now,)).rowcount

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from tcw.localqueue.core.dates import parse_date
-from tcw.localqueue.storage.database import Database
+from tcw.localqueue.storage.database import Database, transaction
 
 PRIORITY_RANKS = {
     "highest": 6,
@@ -382,3 +382,16 @@ def satisfy_dependency(db: sqlite3.Connection, required_task_id: str, dependent_
         "UPDATE dependencies SET satisfied = 1 WHERE required_task_id = ? AND dependent_task_id = ?",
         (required_task_id, dependent_task_id),
     )
+
+
+def expire_tasks(db: Database, now: str) -> int:
+    """Delete the tasks whose ``expires`` is past, with their runs and the dependencies they wait on,
+    as the real queue's expire-tasks and expire-task-dependency jobs do."""
+    with transaction(db):
+        expired = [row[0] for row in db.execute("SELECT task_id FROM tasks WHERE expires < ?", (now,))]
+        gone = [(task_id,) for task_id in expired]
+        db.executemany("DELETE FROM runs WHERE task_id = ?", gone)
+        db.executemany("DELETE FROM dependencies WHERE dependent_task_id = ?", gone)
+        db.executemany("DELETE FROM tasks WHERE task_id = ?", gone)
+    db.definitions.forget(expired)
+    return len(expired)

@@ -9,6 +9,8 @@ import json
 import sqlite3
 from typing import Any
 
+from tcw.localqueue.storage.database import transaction
+
 QUEUE_COLUMNS = "task_queue_id, expires, last_date_active, description, stability"
 WORKER_COLUMNS = (
     "worker_group, worker_id, first_claim, last_date_active, expires, recent_tasks, quarantine_until,"
@@ -121,3 +123,15 @@ def add_quarantine(db: sqlite3.Connection, key: WorkerKey, until: str, detail: d
 
 def set_worker_expires(db: sqlite3.Connection, key: WorkerKey, expires: str) -> None:
     db.execute(f"UPDATE workers SET expires = ? WHERE {_WORKER_KEY}", (expires, *key))
+
+
+def expire_workers(db: sqlite3.Connection, now: str) -> int:
+    """Delete the workers past their ``expires`` and not quarantined beyond now, and the task queues past
+    theirs, as the real queue's expire-worker-info job does."""
+    with transaction(db):
+        gone = db.execute(
+            "DELETE FROM workers WHERE expires < ? AND (quarantine_until IS NULL OR quarantine_until < ?)",
+            (now, now),
+        ).rowcount
+        db.execute("DELETE FROM task_queues WHERE expires < ?", (now,))
+    return gone

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tcw.localqueue.auth.clients import issue_task_credentials
-from tcw.localqueue.core.dates import format_date, parse_date
+from tcw.localqueue.core.dates import format_date, format_date_as_postgres, parse_date
 from tcw.localqueue.core.errors import RequestConflict
 from tcw.localqueue.services.api import ApiCall, Handler
 from tcw.localqueue.services.queue import tasks, workers
@@ -49,8 +49,17 @@ def _claim(
 
 
 def _claim_reply(
-    state: QueueState, task: TaskRow, run_id: int, worker_group: str, worker_id: str, taken_until: datetime
+    state: QueueState,
+    task: TaskRow,
+    run_id: int,
+    worker_group: str,
+    worker_id: str,
+    taken_until: datetime,
+    *,
+    claimed: bool = True,
 ) -> dict[str, Any]:
+    """What a claim (``claimed``) or a reclaim answers. The real queue gives a claim's top-level
+    ``takenUntil`` as its database renders it (``+00:00``) and a reclaim's as JavaScript does (``Z``)."""
     credentials = issue_task_credentials(
         state.issuer,
         task_id=task.task_id,
@@ -65,7 +74,7 @@ def _claim_reply(
         "runId": run_id,
         "workerGroup": worker_group,
         "workerId": worker_id,
-        "takenUntil": format_date(taken_until),
+        "takenUntil": format_date_as_postgres(taken_until) if claimed else format_date(taken_until),
         "credentials": credentials,
     }
 
@@ -146,10 +155,11 @@ async def claim_task(call: ApiCall) -> Any:
 
 
 async def reclaim_task(call: ApiCall) -> Any:
-    """Extend a running claim: 404 unknown run, then 409 past the deadline, then 409 unless running."""
+    """Extend a running claim: 403 without the run's scope (checked before anything is looked up), 404
+    unknown run, then 409 past the deadline, then 409 unless running."""
     state = call.state
-    task, run = require_task_and_run(state, call.params["taskId"], call.params["runId"])
     call.authorize()
+    task, run = require_task_and_run(state, call.params["taskId"], call.params["runId"])
     if task.deadline <= state.now():
         raise RequestConflict(f"Task {task.task_id} is past its deadline; it cannot be reclaimed")
     if run.state != "running" or run.worker_group is None or run.worker_id is None:
@@ -158,7 +168,7 @@ async def reclaim_task(call: ApiCall) -> Any:
     with transaction(state.db):
         rows.extend_claim(state.db, task.task_id, run.run_id, format_date(taken_until))
         workers.worker_seen(state, task.task_queue_id, run.worker_group, run.worker_id, [])
-    return _claim_reply(state, task, run.run_id, run.worker_group, run.worker_id, taken_until)
+    return _claim_reply(state, task, run.run_id, run.worker_group, run.worker_id, taken_until, claimed=False)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -13,7 +13,7 @@ import logging
 from tcw.localqueue.core.dates import format_date
 from tcw.localqueue.services.queue.resolution import resolve_active, resolve_run
 from tcw.localqueue.services.state import QueueState
-from tcw.localqueue.storage import artifacts, objects
+from tcw.localqueue.storage import artifacts, objects, task_groups, workers
 from tcw.localqueue.storage import tasks as rows
 from tcw.localqueue.storage.database import transaction
 
@@ -60,12 +60,22 @@ def resolve_due(state: QueueState) -> None:
 
 
 def sweep_expired(state: QueueState) -> None:
-    """Forget expired artifacts and objects, and delete the bytes they held."""
+    """Forget what has expired, as the real queue's expire-* jobs do: artifacts and objects (and the bytes
+    they held), tasks with their runs and dependencies, task groups, workers and task queues."""
     now = state.now()
     gone_artifacts = artifacts.expire_artifacts(state.db, state.blob_dir, now)
     gone_objects = objects.expire_objects(state.db, state.blob_dir, now)
-    if gone_artifacts or gone_objects:
-        log.info("removed %d expired artifacts and %d expired objects", gone_artifacts, gone_objects)
+    gone_tasks = rows.expire_tasks(state.db, format_date(now))
+    task_groups.expire_groups(state.db, format_date(now))
+    gone_workers = workers.expire_workers(state.db, format_date(now))
+    if gone_artifacts or gone_objects or gone_tasks or gone_workers:
+        log.info(
+            "removed expired: %d artifacts, %d objects, %d tasks, %d workers",
+            gone_artifacts,
+            gone_objects,
+            gone_tasks,
+            gone_workers,
+        )
 
 
 async def run_forever(state: QueueState) -> None:

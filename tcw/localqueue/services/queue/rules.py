@@ -104,15 +104,10 @@ def task_definition(task_id: str, body: dict[str, Any], now: datetime) -> dict[s
     """The stored definition (as ``task`` returns it): defaults filled, dates in the service's format."""
     task_queue_id = _task_queue_id(body)
     created, deadline = parse_date(body["created"]), parse_date(body["deadline"])
-    expires = parse_date(body["expires"]) if "expires" in body else deadline + DEFAULT_LIFETIME_AFTER_DEADLINE
-    if created > now + CLOCK_SKEW:
-        raise InputError("Created timestamp cannot be in the future")
-    if deadline > now + MAX_DEADLINE:
-        raise InputError(f"Deadline cannot be more than {MAX_DEADLINE.days} days into the future")
-    if deadline < created:
-        raise InputError("Deadline cannot be before the created timestamp")
-    if expires < deadline:
-        raise InputError("Expires cannot be before the deadline")
+    _check_created_and_deadline(created, deadline, now)
+    expires = parse_date(body["expires"]) if "expires" in body else _default_expiry(deadline)
+    if deadline > expires:
+        raise InputError("`expires` cannot be before `deadline`")
     provisioner_id, worker_type = task_queue_id.split("/", 1)
     return {
         "provisionerId": provisioner_id,
@@ -135,6 +130,26 @@ def task_definition(task_id: str, body: dict[str, Any], now: datetime) -> dict[s
         "tags": body.get("tags", {}),
         "extra": body.get("extra", {}),
     }
+
+
+def _check_created_and_deadline(created: datetime, deadline: datetime, now: datetime) -> None:
+    """The real service's checks, in its order and words: created within 15 min of now, then a deadline
+    after it, not past, and at most 5 days ahead."""
+    if created < now - CLOCK_SKEW:
+        raise InputError("`created` cannot be in the past (max 15min drift)")
+    if created > now + CLOCK_SKEW:
+        raise InputError("`created` cannot be in the future (max 15min drift)")
+    if created > deadline:
+        raise InputError("`deadline` cannot be later than `created`")
+    if deadline < now:
+        raise InputError("`deadline` cannot be in the past")
+    if deadline > now + MAX_DEADLINE + CLOCK_SKEW:
+        raise InputError(f"`deadline` cannot be more than {MAX_DEADLINE.days} days into the future")
+
+
+def _default_expiry(deadline: datetime) -> datetime:
+    """A year after the deadline (which is at most days ahead here, so this never leaves the calendar)."""
+    return deadline + DEFAULT_LIFETIME_AFTER_DEADLINE
 
 
 def _task_queue_id(body: dict[str, Any]) -> str:
