@@ -30,7 +30,6 @@ from tcw.executors.api import (
     TaskOutcome,
     WorkerShutdown,
 )
-from tcw.executors.mounts import MountedRun, MountManager
 from tcw.executors.process import (
     DEFAULT_CANCEL_GRACE,
     DEFAULT_GRACE,
@@ -42,6 +41,7 @@ from tcw.executors.process import (
 
 if TYPE_CHECKING:
     from tcw.config import Config
+    from tcw.executors.mounts import MountedRun, MountManager
 
 # Set by the worker for every command; a payload's ``env`` cannot override them (as in generic-worker).
 FIXED_ENV = ("TASK_ID", "RUN_ID", "TASK_GROUP_ID", "TASKCLUSTER_ROOT_URL", "TASK_WORKDIR")
@@ -191,15 +191,27 @@ class ShellExecutor:
         cancel_grace: float = DEFAULT_CANCEL_GRACE,
         path: str | None = None,
         mounts: MountManager | None = None,
+        config: Config | None = None,
     ) -> None:
         self.grace = grace
         self.cancel_grace = cancel_grace
         self.path = path if path is not None else os.environ.get("PATH", os.defpath)
-        self.mounts = mounts or MountManager()
+        self._mounts = mounts
+        self._config = config
 
     @classmethod
     def from_config(cls, config: Config) -> ShellExecutor:
-        return cls(mounts=MountManager.from_config(config))
+        return cls(config=config)
+
+    @property
+    def mounts(self) -> MountManager:
+        """Made on first use, so that its modules (archives, locks, downloads) stay out of the worker's
+        start-up, which must reach its signal handlers quickly."""
+        if self._mounts is None:
+            from tcw.executors.mounts import MountManager
+
+            self._mounts = MountManager() if self._config is None else MountManager.from_config(self._config)
+        return self._mounts
 
     async def before_claim(self) -> None:
         """Free disk for the mounts (idle caches, stored content) before the worker claims a task."""

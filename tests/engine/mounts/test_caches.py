@@ -15,6 +15,8 @@ from tcw.executors.mounts.fsutil import tree_size
 from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, shell, task_definition
 
 CACHE_SCOPE = "generic-worker:cache:build"
+# What deployments give their anonymous role, so that public artifacts need no scope of the task's.
+PUBLIC_ARTIFACTS = ("queue:get-artifact:public/*",)
 
 
 def cache_task(queue: Any, *commands: str, scopes: tuple[str, ...] = (CACHE_SCOPE,), **extra: Any) -> str:
@@ -79,6 +81,7 @@ def tar_gz(files: dict[str, bytes]) -> bytes:
 async def test_read_only_directory_from_another_tasks_artifact_checks_its_sha256(
     local_queue: Any, queue: Any, worker_config: MakeConfig
 ) -> None:
+    local_queue.set_anonymous_role(PUBLIC_ARTIFACTS)
     archive = tar_gz({"lib/data.txt": b"from the producer\n"})
 
     async def produce(ctx: Any) -> None:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, shell
 from tests.engine.faultproxy import FaultProxy, Faults
+from tests.engine.mounts.test_caches import PUBLIC_ARTIFACTS
 
 
 @dataclass
@@ -38,6 +39,7 @@ def archive() -> bytes:
 async def test_a_second_task_mounts_the_artifact_without_a_download(
     local_queue: Any, queue: Any, worker_config: MakeConfig
 ) -> None:
+    local_queue.set_anonymous_role(PUBLIC_ARTIFACTS)
     data = archive()
 
     async def produce(ctx: Any) -> None:
