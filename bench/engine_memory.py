@@ -78,6 +78,7 @@ def main() -> int:
         env["TASKCLUSTER_CLIENT_ID"] = local.root_credentials["clientId"]
         env["TASKCLUSTER_ACCESS_TOKEN"] = local.root_credentials["accessToken"]
         env["TCW_REGISTRY_SCHEMA_URLS"] = json.dumps({TASK_QUEUE: "shell"})
+        env["TCW_WORKER_ALLOW_ROOT_TASKS"] = "true"  # the bench's own tasks, also when it runs as root
         command = [sys.executable, "-m", "tcw", "-q", "--root-url", local.root_url, "run"]
         command += ["--task-queue", TASK_QUEUE, "--work-root", work]
         worker = subprocess.Popen(command, env=env)

@@ -40,6 +40,7 @@ WORKER_TYPE_RULE = (
 
 LogFormat = Literal["text", "json"]
 ArtifactStorage = Literal["object", "s3"]
+Containment = Literal["auto", "cgroup", "subreaper"]
 Rule = tuple[Callable[[Any], bool], str]  # (is the value valid?, what a valid value is)
 
 
@@ -128,6 +129,11 @@ class Credentials:
         rule=(_is_certificate, "must be the JSON certificate of temporary credentials"),
         secret=True,
     )
+    file: str | None = setting(
+        None,
+        "YAML file with client_id, access_token (and certificate), readable by this user only (0600); "
+        "the environment and flags override what it holds.",
+    )
 
     def for_client(self) -> dict[str, str] | None:
         """The ``credentials`` option of the official client, or None for anonymous calls."""
@@ -184,6 +190,21 @@ class WorkerSettings:
     )
     artifact_storage: ArtifactStorage = setting(
         "object", "How artifacts are uploaded: object (the object service) or s3 (the queue's s3 type)."
+    )
+    task_user: str | None = setting(
+        None,
+        "User (name or uid) tasks run as; the worker must run as root. The production setting: a task "
+        "then cannot read the worker's files, credentials or other runs' logs.",
+        shown_default="the worker's own user",
+    )
+    allow_root_tasks: bool = setting(
+        False, "Run tasks as root when the worker runs as root and no worker.task_user is set."
+    )
+    containment: Containment = setting(
+        "auto",
+        "How a run's processes are all ended, also those that left its process group: cgroup (a cgroup v2 "
+        "per run), subreaper (the worker inherits and kills orphans), or auto (cgroup where the host "
+        "allows it).",
     )
 
     @property
@@ -399,6 +420,14 @@ def load_config(
         values.update(file_values)
         origins.update({key: f"{config_file}: {key}" for key in file_values})
     env_values = _from_environment(environ, problems)
+    flag_keys = {key for key, value in (flags or {}).items() if value is not None}
+    credentials_file = (flags or {}).get("credentials.file") or env_values.get("credentials.file")
+    credentials_file = credentials_file or values.get("credentials.file")
+    if credentials_file:
+        for key, value in _from_credentials_file(Path(credentials_file), problems).items():
+            if key not in env_values and key not in flag_keys:
+                values[key] = value
+                origins[key] = f"{credentials_file}: {key}"
     values.update(env_values)
     origins.update({key: f"environment {LEAVES[key].env_name}" for key in env_values})
     for key, value in (flags or {}).items():
@@ -430,6 +459,51 @@ def _from_file(path: Path, problems: list[str]) -> dict[str, Any]:
         return {}
     values: dict[str, Any] = {}
     _flatten(document, "", path, values, problems)
+    if values.get("credentials.access_token") or values.get("credentials.certificate"):
+        problems.extend(_readable_by_others(path, "holds credentials"))
+    return values
+
+
+def _readable_by_others(path: Path, what: str) -> list[str]:
+    """A file with secrets must be this user's and unreadable by anyone else: its path is on the
+    worker's command line, which every process on the host can read."""
+    try:
+        info = path.stat()
+    except OSError:
+        return []  # reading it already failed, or will, with its own message
+    if info.st_uid == os.geteuid() and not info.st_mode & 0o077:
+        return []
+    return [
+        f"{path}: {what} but is not private to this user (mode {info.st_mode & 0o777:04o}, uid "
+        f"{info.st_uid}): chmod 600 it (as its owner), or give the credentials as TASKCLUSTER_* variables"
+    ]
+
+
+_CREDENTIAL_KEYS = ("client_id", "access_token", "certificate")
+
+
+def _from_credentials_file(path: Path, problems: list[str]) -> dict[str, Any]:
+    """``credentials.*`` values from a credentials file (``clientId`` spellings accepted too)."""
+    try:
+        document = read_yaml_file(path, "credentials file")
+    except ConfigError as error:
+        problems.extend(error.problems)
+        return {}
+    if not isinstance(document, dict):
+        problems.append(f"{path}: the credentials file must hold a mapping of {', '.join(_CREDENTIAL_KEYS)}")
+        return {}
+    problems.extend(_readable_by_others(path, "is a credentials file"))
+    spellings = {"clientId": "client_id", "accessToken": "access_token"}
+    values: dict[str, Any] = {}
+    for raw_key, value in document.items():
+        key = spellings.get(str(raw_key), str(raw_key).replace("-", "_"))
+        if key not in _CREDENTIAL_KEYS:
+            problems.append(
+                f"{path}: {clip(str(raw_key))}: unknown key (expected {', '.join(_CREDENTIAL_KEYS)})"
+            )
+            continue
+        leaf = LEAVES[f"credentials.{key}"]
+        values[leaf.key] = coerce(value, leaf.hint, f"{path}: {key}", problems)
     return values
 
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from tcw.errors import QueueRefused, QueueUnavailable, RunGone, TransientQueueError, UsageError
 
@@ -151,14 +151,15 @@ def new_task_id() -> str:
     return str(taskcluster.slugId())
 
 
-async def upload_object(source: Path | bytes, options: Mapping[str, Any]) -> None:
-    """The official client's object upload (createUpload, the bytes inline or by PUT, finishUpload)."""
+async def upload_object(source: Path | BinaryIO | bytes, options: Mapping[str, Any]) -> None:
+    """The official client's object upload (createUpload, the bytes inline or by PUT, finishUpload);
+    a file already opened (and checked) by the caller is read from its start."""
     import taskcluster.aio.upload
 
     if isinstance(source, bytes):
         await taskcluster.aio.upload.uploadFromBuf(data=source, contentLength=len(source), **options)
         return
-    with source.open("rb") as file:
+    with source.open("rb") if isinstance(source, Path) else nullcontext(source) as file:
         size = os.fstat(file.fileno()).st_size
         await taskcluster.aio.upload.uploadFromFile(file=file, contentLength=size, **options)
 

@@ -16,7 +16,7 @@ import taskcluster
 
 from tcw.localqueue.server import LocalQueue
 from tests.engine.conftest import TASK_QUEUE, create_task, shell
-from tests.fixtures.cli import REPO_ROOT
+from tests.fixtures.cli import KEPT_VARIABLES, REPO_ROOT
 
 GROUP, WORKER = "g" * 38, "w" * 38  # the longest ids the queue allows: far wider than 80 columns together
 LONG_URL = "https://artifacts.example.com/" + "/".join(f"segment-{n}" for n in range(12)) + "/build.log"
@@ -25,7 +25,11 @@ LONG_URL = "https://artifacts.example.com/" + "/".join(f"segment-{n}" for n in r
 def tcw_env(local_queue: LocalQueue, **extra: str) -> dict[str, str]:
     creds = local_queue.root_credentials
     assert creds is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKCLUSTER_", "TCW_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TASKCLUSTER_", "TCW_")) or k in KEPT_VARIABLES
+    }
     env.pop("COLUMNS", None)
     env.update(
         TASKCLUSTER_ROOT_URL=local_queue.root_url,

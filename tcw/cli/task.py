@@ -69,11 +69,13 @@ def _read_definition(source: IO[str]) -> dict[str, Any]:
     name = getattr(source, "name", "-")
     try:
         document = yaml.safe_load(source)
+        if not isinstance(document, dict):
+            raise UsageError(f"{name}: a task definition must be a mapping")
+        return {key: _jsonable(value) for key, value in document.items()}
     except yaml.YAMLError as error:
         raise UsageError(f"{name}: not valid YAML or JSON: {' '.join(str(error).split())}") from error
-    if not isinstance(document, dict):
-        raise UsageError(f"{name}: a task definition must be a mapping")
-    return {key: _jsonable(value) for key, value in document.items()}
+    except RecursionError as error:  # as validate-payload says it, not a crash
+        raise UsageError(f"{name}: nested too deeply to read") from error
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,6 +9,9 @@
   its supervised executor), ``tasklog``, ``artifacts`` (the run's ``ArtifactPublisher``), ``payload`` (the
   schema check before a run), ``queue_port`` (the queue calls the engine makes, over
   ``tcw.taskcluster_client``), ``outcome`` (the one mapping from how a run ended to its report).
+- What keeps a task in its place: ``workroot`` (the private work root, task dirs and logs), ``sandbox``
+  (each run's cgroup or the subreaper, the task user, parent death), ``upload_source`` (what an upload
+  may read), ``isolation`` (the worker's own secrets out of tasks' reach).
 
 The engine depends on the executor contract (``tcw.executors.api``) and never on a concrete executor.
 """

@@ -18,6 +18,8 @@ import aiohttp
 from tcw.config import ArtifactStorage
 from tcw.engine.queue_port import RunPort
 from tcw.engine.retry import retrying
+from tcw.engine.upload_source import UnsafeSource, open_upload_source
+from tcw.engine.workroot import FileIdentity
 from tcw.errors import QueueRefused, TransientQueueError
 from tcw.executors.api import ResourceUnavailable, TaskFailed
 from tcw.taskcluster_client import client_failures, connection_failures, translate, upload_object
@@ -40,13 +42,19 @@ def guess_content_type(name: str) -> str:
 
 
 class RunArtifacts:
-    """Publishes artifacts for the run behind ``port``; ``expires`` defaults to the task's."""
+    """Publishes artifacts for the run behind ``port``; ``expires`` defaults to the task's.
+
+    A file is uploaded only if it is a regular, singly linked file inside one of ``roots`` (the run's work
+    directory, once the run has one) or one of ``own_files`` (the task log): see ``upload_source``.
+    """
 
     def __init__(self, port: RunPort, storage: ArtifactStorage = "object", attempts: int = UPLOAD_ATTEMPTS):
         self.port = port
         self.storage = storage
         self.attempts = attempts
         self.task_expires = str(port.claim.task["expires"])
+        self.roots: list[Path] = []
+        self.own_files: set[FileIdentity] = set()
 
     async def upload(
         self,
@@ -56,9 +64,8 @@ class RunArtifacts:
         content_type: str | None = None,
         expires: str | None = None,
     ) -> None:
-        if isinstance(source, Path) and not source.is_file():
-            await self.error(name, "file-missing-on-worker", f"{source} does not exist on the worker")
-            raise TaskFailed(f"artifact {name}: {source} does not exist")
+        if isinstance(source, Path):
+            await self._check_source(name, source)
         content_type = content_type or guess_content_type(name if isinstance(source, bytes) else source.name)
         expires = expires or self.task_expires
         if self.storage == "s3":
@@ -66,6 +73,22 @@ class RunArtifacts:
         else:
             await self._upload_object(name, source, content_type, expires)
         log.debug("uploaded artifact %s", name, extra=self.port.claim.log_fields)
+
+    async def _check_source(self, name: str, source: Path) -> None:
+        """Refuse (as an ``error`` artifact and ``TaskFailed``) a file the upload must not read."""
+        try:
+            open_upload_source(source, self.roots, self.own_files).close()
+        except UnsafeSource as problem:
+            reason = "file-missing-on-worker" if not os.path.lexists(source) else "invalid-resource-on-worker"
+            await self.error(name, reason, f"{source} {problem} on the worker")
+            raise TaskFailed(f"artifact {name}: {source} {problem}") from problem
+
+    def _open(self, source: Path) -> BinaryIO:
+        """The file to send, opened (and checked again) for each attempt."""
+        try:
+            return open_upload_source(source, self.roots, self.own_files)
+        except UnsafeSource as problem:
+            raise TaskFailed(f"artifact {source}: {problem}") from problem
 
     async def link(self, name: str, target: str, *, expires: str | None = None) -> None:
         await self._create(name, {"storageType": "link", "artifact": target}, expires)
@@ -116,7 +139,11 @@ class RunArtifacts:
             nonlocal attempts
             attempts += 1
             try:
-                await _upload_to_object_service(name, source, options)
+                if isinstance(source, bytes):
+                    await _upload_to_object_service(name, source, options)
+                else:
+                    with self._open(source) as file:
+                        await _upload_to_object_service(name, file, options)
             except QueueRefused as error:
                 # An earlier attempt finished the upload but its answer was lost; the object name is locked
                 # to this artifact's uploadId, so the object there is ours (finishArtifact checks it).
@@ -136,7 +163,7 @@ class RunArtifacts:
             if isinstance(source, bytes):
                 await self._put(put_url, source, len(source), content_type)
                 return
-            with source.open("rb") as file:
+            with self._open(source) as file:
                 await self._put(put_url, file, os.fstat(file.fileno()).st_size, content_type)
 
         await self._step(f"upload artifact {name}", put)
@@ -151,6 +178,6 @@ class RunArtifacts:
                 raise QueueRefused(f"PUT of an s3 artifact answered {response.status}", response.status)
 
 
-async def _upload_to_object_service(name: str, source: Path | bytes, options: Mapping[str, Any]) -> None:
+async def _upload_to_object_service(name: str, source: BinaryIO | bytes, options: Mapping[str, Any]) -> None:
     """The official client's upload, its failures as ours."""
     await translate(f"upload {name}", upload_object(source, options))

@@ -27,7 +27,6 @@ import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from tcw.config import Config, WorkerSettings
 from tcw.engine.children import children_watched_by_pidfd
@@ -48,14 +47,16 @@ ExecutorLoader = Callable[[str], Executor]
 """Turns an executor name (``shell``, an entry point, ``module:function``) into an executor."""
 
 
-def check_work_root(path: Path) -> None:
-    """Refuse to start with a work root tasks cannot use: every claimed task would fail on it."""
+def check_work_root(worker: Worker) -> None:
+    """Refuse to start with a work root tasks cannot use (every claimed task would fail on it) or one
+    that is not the worker's alone (workroot.py); say how task processes are contained."""
+    path = worker.root.path
     try:
-        path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as error:
         raise UsageError(f"work root {path}: not a writable directory ({error.strerror or error})") from error
+    log.info("%s; work root %s", worker.sandbox.describe(), path)
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,9 @@ async def open_worker(config: Config, setup: WorkerSetup) -> AsyncIterator[Worke
         raise UsageError("root_url: not set (use --root-url or TASKCLUSTER_ROOT_URL)")
     async with open_queue(config.root_url, config.credentials.for_client()) as port:
         worker = Worker(config, port, setup.executor, setup.payload_check)
-        check_work_root(worker.work_root)
         try:
             with stop_on_signals(worker.request_stop), children_watched_by_pidfd():
+                check_work_root(worker)
                 yield worker
         finally:
             await worker.close()

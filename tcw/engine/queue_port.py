@@ -51,6 +51,10 @@ class QueuePort:
         answer = await translate("claimWork", self._queue.claimWork(task_queue_id, body))
         return [Claim.from_claim_work(entry) for entry in answer.get("tasks", [])]
 
+    async def ping(self) -> None:
+        """Whether the queue answers at all (``TransientQueueError`` when it cannot be reached)."""
+        await translate("ping", self._queue.ping())
+
     def for_run(self, claim: Claim) -> RunPort:
         return RunPort(self.session, self.root_url, claim)
 

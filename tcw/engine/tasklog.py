@@ -1,12 +1,14 @@
 """The task log: one file per run, written by the engine's logger and by the task's processes.
 
-It lives beside the work directory, not in it, so the task cannot delete it; it is uploaded as
-``public/logs/live_backing.log`` however the run ends.
+It lives in the work root's ``logs/`` directory (``workroot.py``), out of the task's work directory, created
+by the worker without following symlinks; it is uploaded as ``public/logs/live_backing.log`` however the run
+ends, and only if it is still the file the worker created.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from types import TracebackType
@@ -17,10 +19,10 @@ _FORMAT = "[tcw %(asctime)s] %(message)s"
 class TaskLog:
     """A logger whose lines go only to ``path`` (never to the worker's own log)."""
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, fd: int, path: Path, name: str) -> None:
+        """``fd``: the log opened for appending (the ``TaskLog`` closes it); ``path`` names it."""
         self.path = path
-        path.touch()
-        self._handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+        self._handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
         formatter = logging.Formatter(_FORMAT, "%Y-%m-%dT%H:%M:%SZ")
         formatter.converter = time.gmtime
         self._handler.setFormatter(formatter)
@@ -32,6 +34,7 @@ class TaskLog:
 
     def close(self) -> None:
         self._handler.close()
+        self._handler.stream.close()
         self.logger.removeHandler(self._handler)
 
     def __enter__(self) -> TaskLog:

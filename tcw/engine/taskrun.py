@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 from tcw.engine.artifacts import RunArtifacts
 from tcw.engine.claim import Claim
 from tcw.engine.queue_port import RunPort
+from tcw.engine.sandbox import RunSandbox, WorkerSandbox
 from tcw.engine.tasklog import TaskLog
+from tcw.engine.workroot import WorkRoot
 from tcw.executors.api import Executor, TaskContext, WorkerShutdown
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,24 @@ KILL_GRACE = 2.0
 
 
 class TaskRun:
-    def __init__(self, claim: Claim, port: RunPort, work_root: Path, artifacts: RunArtifacts) -> None:
+    def __init__(
+        self,
+        claim: Claim,
+        port: RunPort,
+        work_root: WorkRoot,
+        artifacts: RunArtifacts,
+        sandbox: WorkerSandbox,
+    ) -> None:
         self.claim = claim
         self.port = port
         self.artifacts = artifacts
-        # The log sits beside the work directory, not in it, so the task cannot remove or replace it.
+        # The log is in the work root's logs/ directory, which a task user cannot write (workroot.py).
         self.work_root = work_root
-        self.work_dir = work_root / f"task_{claim.task_id}_{claim.run_id}"
-        self.log_path = work_root / f"task_{claim.task_id}_{claim.run_id}.log"
+        self.worker_sandbox = sandbox
+        self.sandbox: RunSandbox | None = None
+        self.name = f"task_{claim.task_id}_{claim.run_id}"
+        self.work_dir = work_root.path / self.name
+        self.log_path = work_root.logs / f"{self.name}.log"
         self.cancelled = asyncio.Event()
         self.lost: str | None = None
 
@@ -50,11 +61,15 @@ class TaskRun:
         self.cancelled.set()
 
     def prepare(self) -> TaskLog:
-        self.work_root.mkdir(parents=True, exist_ok=True)
-        return TaskLog(self.log_path, f"{self.claim.task_id}.{self.claim.run_id}")
+        fd, identity = self.work_root.create_log(f"{self.name}.log")
+        self.artifacts.own_files.add(identity)
+        return TaskLog(fd, self.log_path, f"{self.claim.task_id}.{self.claim.run_id}")
 
     def context(self, task_log: TaskLog) -> TaskContext:
-        self.work_dir.mkdir(exist_ok=True)
+        user = self.worker_sandbox.task_user
+        self.work_root.create_task_dir(self.name, user.owner if user else None)
+        self.artifacts.roots.append(self.work_dir)
+        self.sandbox = self.worker_sandbox.for_run(self.name)
         return TaskContext(
             task_id=self.claim.task_id,
             run_id=self.claim.run_id,
@@ -66,7 +81,13 @@ class TaskRun:
             root_url=self.port.root_url,
             credentials=self._credentials,
             artifacts=self.artifacts,
+            sandbox=self.sandbox,
         )
+
+    async def end_processes(self) -> None:
+        """Kill whatever the task left running, however it left its process group (sandbox.py)."""
+        if self.sandbox is not None:
+            await self.sandbox.close()
 
     def _credentials(self) -> Mapping[str, str]:
         return dict(self.claim.credentials())
@@ -107,5 +128,5 @@ class TaskRun:
         )
 
     def remove_files(self) -> None:
-        shutil.rmtree(self.work_dir, ignore_errors=True)
-        self.log_path.unlink(missing_ok=True)
+        self.work_root.remove(self.name)
+        self.work_root.remove(f"{self.name}.log", log=True)

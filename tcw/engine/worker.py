@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,8 +25,10 @@ from tcw.engine.keepalive import keep_alive
 from tcw.engine.outcome import resolve
 from tcw.engine.queue_port import QueuePort
 from tcw.engine.retry import backoff_delay
+from tcw.engine.sandbox import WorkerSandbox
 from tcw.engine.tasklog import TaskLog
 from tcw.engine.taskrun import TaskRun
+from tcw.engine.workroot import WorkRoot
 from tcw.errors import QueueRefused, RunGone, TransientQueueError, UsageError
 from tcw.executors.api import (
     LIVE_LOG_NAME,
@@ -48,6 +49,7 @@ PayloadCheck = Callable[[Mapping[str, Any]], str | None]
 """Returns the rendered problems of a payload this worker must not run, or None when it may run."""
 
 WORKER_SHUTDOWN = Resolution(State.EXCEPTION, Reason.WORKER_SHUTDOWN)
+REACHABLE_TIMEOUT = 10.0  # seconds a ping may take to prove the queue is there
 RECORDS_KEPT = 10_000  # the most recent runs; a daemon must not grow with every task it ever ran
 
 T = TypeVar("T")
@@ -96,7 +98,9 @@ class Worker:
         self.port = port
         self.executor = executor
         self.payload_check = payload_check
-        self.work_root = Path(settings.work_root or Path(tempfile.gettempdir()) / "tcw-work")
+        self.work_root = settings.work_root_path
+        self._root: WorkRoot | None = None
+        self._sandbox: WorkerSandbox | None = None
         self.records: deque[RunRecord] = deque(maxlen=RECORDS_KEPT)
         self._active: dict[RunKey, ActiveRun] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -144,11 +148,22 @@ class Worker:
         """Poll for up to ``seconds`` (or until asked to stop); a poll still waiting then is abandoned.
         Unlike the daemon, which backs off and tries again, a poll that fails raises."""
         deadline = time.monotonic() + seconds
+        answered = False
         while (left := deadline - time.monotonic()) > 0 and not self.stopping:
             claims = await self._unless_stopped(self._claim_pausing_when_empty(count), timeout=left)
+            answered = answered or claims is not None
             if claims:
                 return claims
+        if not answered and not self.stopping:
+            await self._check_reachable()  # "nothing to claim" only from a queue that answers
         return []
+
+    async def _check_reachable(self) -> None:
+        """A long-poll abandoned at the deadline may have been retrying a queue that is down."""
+        try:
+            await asyncio.wait_for(self.port.ping(), timeout=REACHABLE_TIMEOUT)
+        except TimeoutError as error:
+            raise TransientQueueError(f"the queue did not answer within {REACHABLE_TIMEOUT:g} s") from error
 
     async def _claim_pausing_when_empty(self, count: int) -> list[Claim]:
         """``claim_work``, then a short back-off when it brought nothing, so no caller spins."""
@@ -242,10 +257,30 @@ class Worker:
     async def close(self) -> None:
         """Wait for background clean-ups; call before the event loop ends."""
         await asyncio.gather(*self._cleanups, return_exceptions=True)
+        if self._root is not None:
+            self._root.close()
+        if self._sandbox is not None:
+            self._sandbox.close()
+
+    @property
+    def sandbox(self) -> WorkerSandbox:
+        """How task processes are contained and whom they run as; set up on first use."""
+        if self._sandbox is None:
+            self._sandbox = WorkerSandbox(self.settings)
+        return self._sandbox
+
+    @property
+    def root(self) -> WorkRoot:
+        """The checked, private work root (``WorkRootError`` when it cannot be used safely)."""
+        if self._root is None:
+            user = self.sandbox.task_user
+            self._root = WorkRoot(self.work_root, user.gid if user else None)
+        return self._root
 
     def _new_run(self, claim: Claim) -> TaskRun:
         port = self.port.for_run(claim)
-        return TaskRun(claim, port, self.work_root, RunArtifacts(port, self.settings.artifact_storage))
+        artifacts = RunArtifacts(port, self.settings.artifact_storage)
+        return TaskRun(claim, port, self.root, artifacts, self.sandbox)
 
     async def _execute(self, run: TaskRun) -> Resolution:
         """Run the task and publish its log; the resolution to report (unless the run was lost)."""
@@ -271,7 +306,10 @@ class Worker:
         )
         try:
             self._check_payload(claim)
-            await run.supervise(self.executor, run.context(task_log))
+            try:
+                await run.supervise(self.executor, run.context(task_log))
+            finally:
+                await run.end_processes()  # before the log is uploaded: nothing of the task writes to it
         except RunGone as error:
             run.lose(error.message)
             return error

@@ -19,8 +19,10 @@ never on the engine. Keep it small: every name here is a promise to plugin autho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -140,6 +142,37 @@ class ArtifactPublisher(Protocol):
         """An ``error`` artifact (reason e.g. ``file-missing-on-worker``) standing in for a missing one."""
 
 
+class TaskSandbox(Protocol):
+    """Where the run's processes are kept, so that none outlives the run or escapes the task's user.
+
+    An executor starts each process of the run inside ``async with ctx.sandbox.starting() as preexec:``,
+    passing ``preexec`` as the process's ``preexec_fn`` (None: pass none, or pass nothing): the process
+    then is in the run's cgroup, runs as the task user, and dies with the worker. Once its own processes
+    are stopped it calls ``kill_all()``, which ends whatever left their process group.
+    """
+
+    def starting(self) -> AbstractAsyncContextManager[Callable[[], None] | None]:
+        """Around starting one process: yields the ``preexec_fn`` it must get (or None)."""
+
+    async def kill_all(self) -> None:
+        """KILL every process of the run still running (``setsid`` and ``setpgid`` included) and wait
+        until they are gone."""
+
+
+class _NoSandbox:
+    """For contexts made outside the engine (tests, tools): processes are only what they are."""
+
+    @contextlib.asynccontextmanager
+    async def starting(self) -> AsyncIterator[Callable[[], None] | None]:
+        yield None
+
+    async def kill_all(self) -> None:
+        return None
+
+
+NO_SANDBOX: TaskSandbox = _NoSandbox()
+
+
 @dataclass(frozen=True)
 class TaskContext:
     task_id: str
@@ -152,6 +185,7 @@ class TaskContext:
     root_url: str
     credentials: Callable[[], Mapping[str, str]]  # the run's current temporary credentials
     artifacts: ArtifactPublisher
+    sandbox: TaskSandbox = NO_SANDBOX  # where the run's processes go (cgroup, task user)
 
     @property
     def payload(self) -> Mapping[str, Any]:

@@ -7,7 +7,8 @@ through the worker, whose memory stays flat however much the task prints.
 
 Stopping is TERM to the group, a grace period for the tree to exit, then KILL to whatever is left; the
 leader is always reaped. A tree also gets stopped when the leader exits on its own, so nothing a command
-left running in the background outlives it.
+left running in the background outlives it. A process that left the group (``setsid``, ``setpgid``) is
+out of ``killpg``'s reach: the run's ``TaskSandbox`` (its cgroup, or the worker as subreaper) ends it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from tcw.executors.api import NO_SANDBOX, TaskSandbox
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +77,31 @@ class ProcessTree:
 
     @classmethod
     async def start(
-        cls, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], output: Path
+        cls,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        output: Path,
+        sandbox: TaskSandbox = NO_SANDBOX,
     ) -> ProcessTree:
-        """Start ``argv``; raises ``StartFailed`` when it cannot be executed. An ``OSError`` about the log
-        file is the worker's problem, not the command's, and propagates as it is."""
-        fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        """Start ``argv`` in the run's ``sandbox``; raises ``StartFailed`` when it cannot be executed. An
+        ``OSError`` about the log file is the worker's problem, not the command's, and propagates as it is."""
+        # Never through a symlink: the log's directory is the worker's, but a same-user task could plant one.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(output, flags, 0o600)
         try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=fd,
-                stderr=asyncio.subprocess.STDOUT,
-                cwd=cwd,
-                env=dict(env),
-                start_new_session=True,
-            )
+            async with sandbox.starting() as preexec:
+                process = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=fd,
+                    stderr=asyncio.subprocess.STDOUT,
+                    cwd=cwd,
+                    env=dict(env),
+                    start_new_session=True,
+                    preexec_fn=preexec,
+                )
         except OSError as error:
             raise StartFailed(str(error)) from error
         finally:
@@ -195,6 +208,7 @@ async def run_process(
     cancelled: asyncio.Event | None = None,
     grace: float = DEFAULT_GRACE,
     cancel_grace: float = DEFAULT_CANCEL_GRACE,
+    sandbox: TaskSandbox = NO_SANDBOX,
 ) -> ProcessExit:
     """Run ``argv`` to its end, or stop its tree at ``timeout`` or when ``cancelled`` is set.
 
@@ -202,7 +216,7 @@ async def run_process(
     reaped before it returns or raises. A cancelled run gets the shorter ``cancel_grace``: its claim is
     gone or the worker is stopping, and the engine will not wait long.
     """
-    tree = await ProcessTree.start(argv, cwd=cwd, env=env, output=output)
+    tree = await ProcessTree.start(argv, cwd=cwd, env=env, output=output, sandbox=sandbox)
     stopped_by: StopReason | None = None
     stop_grace = cancel_grace  # until the wait ends normally, an exception means we were cancelled
     try:
@@ -211,6 +225,7 @@ async def run_process(
     finally:
         try:
             await tree.stop(stop_grace)
+            await sandbox.kill_all()
         except asyncio.CancelledError:  # cancelled again while stopping: no more grace
             tree.kill()
             raise

@@ -30,6 +30,7 @@ from tcw.executors.api import (
     TaskOutcome,
     WorkerShutdown,
 )
+from tcw.executors.artifact_rules import artifact_property_problems, published_name_problem
 from tcw.executors.process import (
     DEFAULT_CANCEL_GRACE,
     DEFAULT_GRACE,
@@ -65,9 +66,10 @@ class ShellPayload:
     retry_exit_codes: frozenset[int] = frozenset()
 
     @classmethod
-    def parse(cls, payload: Mapping[str, Any]) -> ShellPayload:
+    def parse(cls, payload: Mapping[str, Any], task_expires: str | None = None) -> ShellPayload:
         """Read a payload the registry already validated, defensively: anything unusable raises
-        ``MalformedPayload`` listing every problem, never a crash halfway through a run."""
+        ``MalformedPayload`` listing every problem, never a crash halfway through a run. Artifacts may not
+        expire after ``task_expires`` (the queue would refuse them after the task ran)."""
         problems: list[str] = []
         payload = payload if isinstance(payload, Mapping) else {}
         commands = _parse_commands(payload.get("command"), problems)
@@ -77,6 +79,13 @@ class ShellPayload:
             max_run_time = 1
         env = _parse_env(payload.get("env", {}), problems)
         artifacts = _parse_artifacts(payload.get("artifacts", []), problems)
+        for index, spec in enumerate(artifacts):
+            problems.extend(
+                f"artifacts[{index}]: {problem}"
+                for problem in artifact_property_problems(
+                    spec.name, spec.content_type, spec.expires, task_expires
+                )
+            )
         retry = _parse_retry(payload.get("onExitStatus", {}), problems)
         if problems:
             raise MalformedPayload("payload cannot be run by the shell executor: " + "; ".join(problems))
@@ -218,7 +227,8 @@ class ShellExecutor:
         await self.mounts.before_claim()
 
     async def __call__(self, ctx: TaskContext) -> None:
-        payload = ShellPayload.parse(ctx.payload)
+        expires = ctx.task.get("expires")
+        payload = ShellPayload.parse(ctx.payload, expires if isinstance(expires, str) else None)
         plan = self.mounts.plan(ctx)
         env = task_environment(ctx, payload.env, self.path)
         async with self.mounts.mounted(ctx, plan) as mounted:
@@ -267,6 +277,7 @@ class ShellExecutor:
                     cancelled=ctx.cancelled,
                     grace=self.grace,
                     cancel_grace=self.cancel_grace,
+                    sandbox=ctx.sandbox,
                 )
             except StartFailed as error:
                 return TaskFailed(f"command {index} could not be started: {error}")
@@ -337,8 +348,7 @@ async def _publish(ctx: TaskContext, spec: ArtifactSpec) -> list[str]:
         if not source.is_file():
             return [await _error(ctx, spec, spec.name, spec.path, "invalid-resource-on-worker", "is no file")]
         ctx.log.info("Uploading artifact %s from %s", spec.name, spec.path)
-        await ctx.artifacts.upload(spec.name, source, content_type=spec.content_type, expires=spec.expires)
-        return []
+        return await _upload(ctx, spec.name, source, spec.content_type, spec.expires)
     if not source.is_dir():
         why = "is no directory"
         return [await _error(ctx, spec, spec.name, spec.path, "invalid-resource-on-worker", why)]
@@ -354,13 +364,31 @@ async def _publish_directory(ctx: TaskContext, spec: ArtifactSpec, root: Path, s
     ctx.log.info("Uploading directory artifact %s from %s", prefix, spec.path)
     for entry in await asyncio.to_thread(_walk_files, root, source):
         name = f"{prefix}/{entry.relative}"
-        if not entry.inside:
+        refused = published_name_problem(name, RESERVED_ARTIFACT_NAMES)
+        if refused is not None:  # no error artifact either: its name is the problem
+            shown = f"{spec.path.rstrip('/')}/{entry.relative}"
+            ctx.log.error("artifact %s: %s %s (not uploaded)", name, shown, refused)
+            problems.append(f"artifact {name}: {shown} {refused}")
+        elif not entry.inside:
             shown = f"{spec.path.rstrip('/')}/{entry.relative}"
             why = "leads outside the task directory"
             problems.append(await _error(ctx, spec, name, shown, "invalid-resource-on-worker", why))
         elif entry.is_file:
-            await ctx.artifacts.upload(name, entry.target, expires=spec.expires)
+            problems.extend(await _upload(ctx, name, entry.target, None, spec.expires))
     return problems
+
+
+async def _upload(
+    ctx: TaskContext, name: str, source: Path, content_type: str | None, expires: str | None
+) -> list[str]:
+    """One file; the publisher refuses what is no plain file of the task's (a hard link to a file
+    elsewhere, a FIFO), which fails the task without stopping the other uploads."""
+    try:
+        await ctx.artifacts.upload(name, source, content_type=content_type, expires=expires)
+    except TaskFailed as refused:
+        ctx.log.error("%s", refused.message)
+        return [refused.message]
+    return []
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,7 @@ def worker_config(tmp_path: Path) -> MakeConfig:
             "worker.worker_id": "test-worker",
             "worker.work_root": str(tmp_path / "work"),
             "worker.idle_timeout": 3.0,
+            "worker.allow_root_tasks": True,  # CI runs as root; tests/hardening run tasks as a task user
         }
         flags.update({f"worker.{key}": value for key, value in worker.items()})
         return load_config(flags=flags, environ={})

@@ -33,16 +33,17 @@ def test_claim_once_runs_one_task_and_exits_with_its_result(
     result = run_cli([*args, *common, "--format", "json", "--keep-workdir"], exit_code=0, env=env)
     document = json.loads(result.stdout)
     assert document["taskId"] == passing and document["state"] == "completed" and document["reported"] is True
-    work_dir, task_log = tmp_path / f"task_{passing}_0", tmp_path / f"task_{passing}_0.log"
+    work_dir, task_log = tmp_path / f"task_{passing}_0", tmp_path / "logs" / f"task_{passing}_0.log"
     assert (document["workDir"], document["taskLog"]) == (str(work_dir), str(task_log))
     assert work_dir.is_dir() and task_log.is_file()
-    assert not (tmp_path / f"task_{failing}_0").exists() and not (tmp_path / f"task_{failing}_0.log").exists()
+    assert not (tmp_path / f"task_{failing}_0").exists()
+    assert not (tmp_path / "logs" / f"task_{failing}_0.log").exists()
 
     kept = create_task(queue, shell("echo kept > out.txt"))
     result = run_cli([*args, *common, "--keep-workdir"], exit_code=0, env=env)
     work_dir = tmp_path / f"task_{kept}_0"
     assert f"work directory kept: {work_dir}\n" in result.stdout
-    assert f"task log kept: {work_dir}.log\n" in result.stdout
+    assert f"task log kept: {tmp_path / 'logs' / work_dir.name}.log\n" in result.stdout
     assert (work_dir / "out.txt").read_text() == "kept\n"
 
     malformed = create_task(queue, {"command": "not a list"})

@@ -129,7 +129,7 @@ def test_validate_payload_and_the_worker_agree_on_mapped_and_unmapped_queues(
     task_id = create_task(queue, invalid)
     run_cli([*worker, "--task-queue", TASK_QUEUE, "--keep-workdir"], exit_code=3, env=env)
     assert last_run(queue, task_id) == "exception/malformed-payload"
-    assert "payload.maxRunTime" in (tmp_path / "work" / f"task_{task_id}_0.log").read_text()
+    assert "payload.maxRunTime" in (tmp_path / "work" / "logs" / f"task_{task_id}_0.log").read_text()
 
     validate(TASK_QUEUE, "valid.json", exit_code=0)
     task_id = create_task(queue, valid)
