@@ -40,7 +40,7 @@ class Inventory:
 
 def collect(root: Path, min_free: int, free_space: FreeSpace | None = None) -> Collection:
     """Free space under ``root`` until ``min_free`` bytes are free or nothing idle is left."""
-    root.mkdir(parents=True, exist_ok=True)
+    fsutil.make_private(root)
     probe = free_space or (lambda: shutil.disk_usage(root).free)
     caches, store = CacheStore(root / "caches"), ContentStore(root / "store")
     result = Collection()

@@ -119,6 +119,37 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, onerror=make_writable_and_retry)
 
 
+Owner = tuple[int, int]
+"""(uid, gid) of the user tasks run as."""
+
+
+def make_private(path: Path) -> None:
+    """``path`` as a directory only the worker's user can enter: caches of other tasks and the content
+    store live there, and a task user must reach them only through what is mounted in its own directory."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def give_tree(path: Path, owner: Owner) -> None:
+    """Everything under ``path`` (symlinks themselves, never their targets) to ``owner``."""
+    os.lchown(path, *owner)
+    for directory, subdirectories, files in os.walk(path):
+        for name in (*subdirectories, *files):
+            os.lchown(os.path.join(directory, name), *owner)
+
+
+def give_directories(path: Path, owner: Owner) -> None:
+    """The directories and symlinks under ``path`` to ``owner``, so a task can add files there; the files
+    stay as they are (a read-only mount's files are the content store's, shared by hard links)."""
+    os.lchown(path, *owner)
+    for directory, subdirectories, files in os.walk(path):
+        for name in subdirectories:
+            os.lchown(os.path.join(directory, name), *owner)
+        for name in files:
+            if os.path.islink(os.path.join(directory, name)):
+                os.lchown(os.path.join(directory, name), *owner)
+
+
 def tree_size(path: Path) -> int:
     """Bytes allocated under ``path`` (hard links counted once per tree, symlinks not followed)."""
     total = 0

@@ -11,10 +11,11 @@ shutdown, maxRunTime's kill leaves the task failed and so raising) and the last 
 ``onExitStatus.purgeCaches``; otherwise it is purged. When mounting itself fails no task code has run, so
 the caches mounted so far go back as they were.
 
-Everything here is made by the worker's own user. Where tasks run as a user of their own, a mounted
-cache and the directories of a read-only mount must be given to that user after mounting (the linked
-files stay the worker's, read-only, readable by all), and a cache taken back should be checked for
-files the task user cannot let the worker delete; the task-user work does that, not this package.
+When tasks run as a user of their own (the engine gives each run's directory to it), what is mounted
+becomes that user's: a file mount, a cache (walked only when its owner changes: a new or preloaded cache),
+and the directories of a read-only mount, whose files stay the content store's, read-only and shared by
+hard links. The mounts root itself is private to the worker's user, so a task reaches other caches and
+the store only through what is mounted in its own directory.
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from tcw.executors.api import MalformedPayload, ResourceUnavailable, TaskContext, WorkerShutdown
-from tcw.executors.mounts import disk
+from tcw.executors.mounts import disk, fsutil
 from tcw.executors.mounts.caches import CacheMoveFailed, CacheStore, HeldCache
 from tcw.executors.mounts.fetch import fetch
-from tcw.executors.mounts.fsutil import Lock
 from tcw.executors.mounts.spec import (
     FileMount,
     Mount,
@@ -174,6 +175,7 @@ class MountManager:
             yield run
             return
         root = self.root_for(ctx)
+        fsutil.make_private(root)
         try:
             await self._mount_all(ctx, run, CacheStore(root / "caches"), ContentStore(root / "store"))
         except BaseException:
@@ -190,25 +192,32 @@ class MountManager:
         self, ctx: TaskContext, run: MountedRun, caches: CacheStore, store: ContentStore
     ) -> None:
         loop = asyncio.get_running_loop()
+        owner = _task_owner(ctx)
         lock = await _store_in_use(store)
         try:
             for mount in run.plan.mounts:
                 if ctx.cancelled.is_set():
                     raise WorkerShutdown("the run was cancelled while its mounts were being made")
                 started = loop.time()
-                target = _target(ctx, mount)
+                target = _target(ctx, mount, owner)
                 if isinstance(mount, WritableCache):
                     how = await self._mount_cache(ctx, run, caches, store, mount, target)
+                    if owner is not None and os.lstat(target).st_uid != owner[0]:
+                        await asyncio.to_thread(fsutil.give_tree, target, owner)  # new, or a user's change
                 else:
                     fetched = await fetch(ctx, store, mount.content, retries=self.settings.download_retries)
                     how = "downloaded" if fetched.downloaded else "no download"
                     if isinstance(mount, FileMount):
                         writing = asyncio.to_thread(decompress_to, fetched.path, mount.format, target)
                         await _guarded(mount, writing)
+                        if owner is not None:
+                            os.lchown(target, *owner)
                     else:
                         making = asyncio.to_thread(store.tree, fetched.path, fetched.sha256, mount.format)
                         tree, unpacked = await _guarded(mount, making)
                         await asyncio.to_thread(link_tree, tree, target)
+                        if owner is not None:
+                            await asyncio.to_thread(fsutil.give_directories, target, owner)
                         how += ", unpacked" if unpacked else ", unpacked before: linked"
                 ctx.log.info("Mounted %s in %.4f s (%s)", mount.describe(), loop.time() - started, how)
         finally:
@@ -241,7 +250,7 @@ class MountManager:
         return how
 
 
-async def _store_in_use(store: ContentStore) -> Lock:
+async def _store_in_use(store: ContentStore) -> fsutil.Lock:
     """The store's shared lock, polled rather than waited for in a thread: a cancelled run must not
     leave a thread that takes the lock later and holds it for ever. Collection holds it briefly."""
     while (lock := store.try_use()) is None:
@@ -249,11 +258,23 @@ async def _store_in_use(store: ContentStore) -> Lock:
     return lock
 
 
-def _target(ctx: TaskContext, mount: Mount) -> Path:
+def _task_owner(ctx: TaskContext) -> fsutil.Owner | None:
+    """The user tasks run as, when it is not the worker's: the engine gives each run's directory to it."""
+    info = os.stat(ctx.work_dir)
+    return None if info.st_uid == os.geteuid() else (info.st_uid, info.st_gid)
+
+
+def _target(ctx: TaskContext, mount: Mount, owner: fsutil.Owner | None) -> Path:
+    """Where ``mount`` goes, its missing parents made (inside the task directory, the task user's)."""
     target = ctx.work_dir / mount.path  # an absolute path (when allowed) stays absolute
     if target.is_symlink() or target.exists():
         raise MalformedPayload(f"{mount.describe()}: {target} exists already")
+    missing = [parent for parent in target.parents if not parent.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
+    if owner is not None:
+        for parent in missing:
+            if parent.is_relative_to(ctx.work_dir):
+                os.lchown(parent, *owner)
     return target
 
 
