@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tcw.executors.mounts.caches import CacheStore
 from tcw.executors.shell import ShellExecutor
 from tests.executors.conftest import MakeRun
@@ -51,3 +53,20 @@ async def test_a_new_cache_is_preloaded_once_then_handed_on_as_left(
     await executor(first.ctx)
     second = make_run(shell_payload("grep -q changed c/seed.txt", mounts=mounts), scopes=SCOPES)
     await executor(second.ctx)
+
+
+async def test_a_cancelled_run_purges_its_cache(
+    executor: ShellExecutor, make_run: MakeRun, tmp_path: Path, mounts_root: Path
+) -> None:
+    from tcw.executors.api import WorkerShutdown
+
+    waiting = f"touch cache/half && touch {tmp_path}/held && sleep 30"
+    run = make_run(shell_payload(waiting, mounts=MOUNTS), scopes=SCOPES)
+    job = asyncio.create_task(executor(run.ctx))
+    while not (tmp_path / "held").exists():
+        await asyncio.sleep(0.02)
+    run.ctx.cancelled.set()  # the claim was lost, or the worker is stopping
+    with pytest.raises(WorkerShutdown):
+        await asyncio.wait_for(job, timeout=30)
+    assert CacheStore(mounts_root / "caches").instances() == []
+    assert any("Purged cache shared" in line for line in run.log_lines())
