@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -120,7 +121,7 @@ def worker_config(tmp_path: Path) -> MakeConfig:
 
 def prepare_worker(config: Config) -> WorkerSetup:
     """What `tcw run` and `tcw claim-once` decide before the first claim, loading executors as they do."""
-    return prepare(config, resolve_executor)
+    return prepare(config, functools.partial(resolve_executor, config=config))
 
 
 async def run_worker(

@@ -40,10 +40,11 @@ class Inventory:
 
 def collect(root: Path, min_free: int, free_space: FreeSpace | None = None) -> Collection:
     """Free space under ``root`` until ``min_free`` bytes are free or nothing idle is left."""
-    fsutil.make_private(root)
+    result = Collection()
+    if not root.is_dir():
+        return result  # no run has mounted anything yet
     probe = free_space or (lambda: shutil.disk_usage(root).free)
     caches, store = CacheStore(root / "caches"), ContentStore(root / "store")
-    result = Collection()
     store_lock = store.try_collect()
     try:
         _drop_garbage(root, caches, store if store_lock else None)
