@@ -33,6 +33,7 @@ from tcw.errors import ConfigError
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9-_]{1,38}\Z")
 WORKER_TYPE_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,36}[a-z0-9])?\Z")
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9!@/:.+|_-]+\Z")  # the auth service's clientId pattern
+WORKER_POOL_PATTERN = re.compile(r"^[a-zA-Z0-9-_]{1,38}/[a-z]([-a-z0-9]{0,36}[a-z0-9])?\Z")
 ID_RULE = "must be 1 to 38 letters, digits, '-' or '_'"
 WORKER_TYPE_RULE = (
     "must be 1 to 38 lower-case letters, digits or '-', starting with a letter, not ending in '-'"
@@ -205,6 +206,35 @@ class WorkerSettings:
         "How a run's processes are all ended, also those that left its process group: cgroup (a cgroup v2 "
         "per run), subreaper (the worker inherits and kills orphans), or auto (cgroup where the host "
         "allows it).",
+    )
+    location: str | None = setting(
+        None,
+        "Where the worker runs, as the JSON object worker-runner's workerLocation holds "
+        '({"cloud": "aws", "region": ...}); tasks get it as TASKCLUSTER_WORKER_LOCATION.',
+        shown_default="unset",
+        rule=(_is_certificate, "must be a JSON object"),  # a certificate is a JSON object in a string too
+    )
+    worker_pool: str | None = setting(
+        None,
+        "Register with worker-manager as a worker of this pool (its task queue id, P/W) and serve its "
+        "queue (--worker-pool).",
+        shown_default="no registration",
+        rule=_matches(WORKER_POOL_PATTERN, "must be provisionerId/workerType"),
+    )
+    static_secret: str | None = setting(
+        None,
+        "The static worker's secret for registerWorker (createWorker's providerInfo.staticSecret); best "
+        "given as TCW_WORKER_STATIC_SECRET from a secret store, never in a file others can read.",
+        rule=_matches(re.compile(r"^[a-zA-Z0-9_-]{44}\Z"), "must be 44 letters, digits, '-' or '_'"),
+        secret=True,
+    )
+    provider_id: str = setting(
+        "static", "The worker-manager provider the worker registers with.", rule=TASKCLUSTER_ID
+    )
+    terminate_check_interval: float = setting(
+        60.0,
+        "Seconds between the worker's shouldWorkerTerminate questions to worker-manager.",
+        rule=_seconds(0.1),
     )
 
     @property
@@ -508,6 +538,15 @@ def _from_credentials_file(path: Path, problems: list[str]) -> dict[str, Any]:
 
 
 SECTIONS = frozenset(key.rsplit(".", 1)[0] for key in LEAVES if "." in key)
+
+
+def settings_in(document: dict[Any, Any], source: Path) -> tuple[dict[str, Any], list[str]]:
+    """The dotted settings of a mapping shaped like a config file (another file's sub-key, e.g. the
+    ``tcw`` key of worker-runner's file), with the problems found, each named by ``source``."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    _flatten(document, "", source, values, problems)
+    return values, problems
 
 
 def _flatten(node: dict[Any, Any], prefix: str, path: Path, out: dict[str, Any], problems: list[str]) -> None:

@@ -128,7 +128,7 @@ def coerce(value: Any, hint: Any, place: str, problems: list[str]) -> Any:
         fits = isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
         value = tuple(value) if fits else value
     elif origin in (Mapping, dict):
-        fits = isinstance(value, dict) and all(
+        fits = isinstance(value, Mapping) and all(  # a mapping already checked is read-only
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         )
         value = types.MappingProxyType(dict(value)) if fits else value

@@ -91,6 +91,12 @@ def aio_object(options: Mapping[str, Any], session: aiohttp.ClientSession) -> An
     return taskcluster.aio.Object(_copy(options), session=session)
 
 
+def aio_worker_manager(options: Mapping[str, Any], session: aiohttp.ClientSession) -> Any:
+    import taskcluster.aio
+
+    return taskcluster.aio.WorkerManager(_copy(options), session=session)
+
+
 def aio_index(options: Mapping[str, Any], session: aiohttp.ClientSession) -> Any:
     import taskcluster.aio
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.cli import CliResult, RunCli
-from tests.test_config import alias_bomb
+from tests.support.cli import CliResult, RunCli
+from tests.support.config_files import alias_bomb
 
 LATIN_1 = "worker:\n  worker_group: caf\u00e9\n".encode("latin-1")
 

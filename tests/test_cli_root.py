@@ -11,8 +11,9 @@ from pathlib import Path
 from tcw.cli.main import SUBCOMMANDS
 from tcw.errors import ExitCode
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.cli import REPO_ROOT, RunCli
-from tests.inspect.builders import StatusFactory, healthy_pool
+from tests.support.cli import RunCli
+from tests.support.paths import REPO_ROOT
+from tests.support.statuses import StatusFactory, healthy_pool
 
 
 def test_help_lists_every_command(run_cli: RunCli) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from tcw.config import ID_RULE, Config, load_config
 from tcw.errors import ConfigError, ExitCode
+from tests.support.config_files import alias_bomb
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -220,14 +221,6 @@ def test_a_garbage_certificate_is_refused_without_echoing_it() -> None:
     assert caught.value.problems == (
         "environment TASKCLUSTER_CERTIFICATE: must be the JSON certificate of temporary credentials",
     )
-
-
-def alias_bomb(levels: int = 8) -> str:
-    """A few hundred bytes of YAML whose value expands to 9**levels strings."""
-    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    for level in range(1, levels + 1):
-        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
-    return "\n".join(lines) + f"\nworker:\n  capacity: *a{levels}\n"
 
 
 def test_an_alias_bomb_gives_bounded_messages(tmp_path: Path) -> None:

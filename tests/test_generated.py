@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tcw.cli.generate import render_all
-from tests.fixtures.cli import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 def test_generated_files_are_current() -> None:

@@ -15,8 +15,9 @@ from typing import Any
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
-from tests.engine.conftest import TASK_QUEUE, create_task, shell
-from tests.fixtures.cli import KEPT_VARIABLES, REPO_ROOT
+from tests.support.cli import KEPT_VARIABLES
+from tests.support.paths import REPO_ROOT
+from tests.support.tasks import TASK_QUEUE, create_task, shell
 
 GROUP, WORKER = "g" * 38, "w" * 38  # the longest ids the queue allows: far wider than 80 columns together
 LONG_URL = "https://artifacts.example.com/" + "/".join(f"segment-{n}" for n in range(12)) + "/build.log"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import aiohttp
+import multidict
 import taskcluster.exceptions as tc
+import yarl
 
 from tcw.taskcluster_client import read_failure
 
@@ -23,9 +25,8 @@ def test_auth_failures_connection_errors_and_aiohttp_errors() -> None:
     assert (auth.status, auth.message) == (401, "Bad mac")
     down = read_failure(tc.TaskclusterConnectionError("Failed to establish connection", None))
     assert (down.status, down.message) == (None, "Failed to establish connection")
-    info = aiohttp.RequestInfo(
-        aiohttp.client_reqrep.URL("http://x/"), "GET", {}, aiohttp.client_reqrep.URL("http://x/")
-    )
+    url = yarl.URL("http://x/")
+    info = aiohttp.RequestInfo(url, "GET", multidict.CIMultiDictProxy(multidict.CIMultiDict()), url)
     gateway = read_failure(aiohttp.ClientResponseError(info, (), status=502, message="Bad Gateway"))
     assert (gateway.status, gateway.message) == (502, "Bad Gateway")
     assert read_failure(TimeoutError()).message == "TimeoutError"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +65,7 @@ def claim_once(
     config = load_worker_config(ctx, options)
     # JSON output is one document at the end; people see the task as soon as it is claimed.
     show = _ignore if output_format == "json" else _show_panel
-    setup = prepare(config, functools.partial(resolve_executor, config=config))
+    setup = prepare(config, resolve_executor)
     result = run_claim_once(config, setup, wait=wait, run=run_task, on_claimed=show)
     if output_format == "json":
         click.echo(json.dumps(_as_json(result), indent=2))

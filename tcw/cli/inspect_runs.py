@@ -90,12 +90,14 @@ def _render(inspection: Inspection, output_format: str) -> None:
         if inspection.detail is not None:
             render_worker(inspection.detail, inspection.root_url, console, inspection.now)
         else:
-            render_analysis(inspection.analysis, console, inspection.now)
+            render_analysis(inspection.analysis, console, inspection.now, inspection.collection.pool_errors)
         return
     if inspection.detail is not None:
         document = worker_document(inspection.detail, inspection.root_url, inspection.now)
     else:
-        document = analysis_document(inspection.analysis, inspection.root_url, inspection.now)
+        document = analysis_document(
+            inspection.analysis, inspection.root_url, inspection.now, inspection.collection.pool_errors
+        )
     stream = sys.stdout
     if output_format == "json":
         write_json(document, stream)

@@ -57,7 +57,7 @@ def serve(
     secrets_dir: str | None,
     schemas_dir: str | None,
 ) -> None:
-    """Serve the Queue and object APIs at http://HOST:PORT until SIGINT or SIGTERM.
+    """Serve the Queue, object and worker-manager APIs at http://HOST:PORT until SIGINT or SIGTERM.
 
     Production workers talk to a real Taskcluster deployment; this queue is for demos, development and
     tests. Without --clients, a root client is made once; `tcw queue env` prints its credentials, which

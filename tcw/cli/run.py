@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import functools
+import dataclasses
+import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from tcw.cli.main import pass_state
+from tcw.cli.main import CliState, pass_state
 from tcw.config import Config
 from tcw.errors import UsageError
+
+if TYPE_CHECKING:
+    from tcw.executors.api import Executor
+
+log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,8 +56,11 @@ def identity_options(command: F) -> F:
     return command
 
 
-def load_worker_config(ctx: click.Context, options: dict[str, Any], **extra: Any) -> Config:
-    """The config with the shared identity options (and ``extra`` dotted keys) applied."""
+def load_worker_config(
+    ctx: click.Context, options: dict[str, Any], state: CliState | None = None, **extra: Any
+) -> Config:
+    """The config with the shared identity options (and ``extra`` dotted keys) applied; ``state``
+    replaces the invocation's shared options (worker-runner's file instead of a config file)."""
     provisioner_id, worker_type = options["provisioner_id"], options["worker_type"]
     if options["task_queue"]:
         if provisioner_id or worker_type:
@@ -61,7 +70,7 @@ def load_worker_config(ctx: click.Context, options: dict[str, Any], **extra: Any
             raise UsageError(
                 f"--task-queue: expected provisionerId/workerType, got {options['task_queue']!r}"
             )
-    return pass_state(ctx).load(
+    return (state or pass_state(ctx)).load(
         **{
             "worker.provisioner_id": provisioner_id,
             "worker.worker_type": worker_type,
@@ -87,6 +96,23 @@ def load_worker_config(ctx: click.Context, options: dict[str, Any], **extra: Any
 )
 @click.option("--max-tasks", type=click.IntRange(1), help="Exit after claiming this many tasks.")
 @click.option("--idle-timeout", type=click.FloatRange(0), metavar="S", help="Exit after S seconds idle.")
+@click.option(
+    "--with-worker-runner",
+    is_flag=True,
+    help=(
+        "Run as worker-runner's worker (it starts <path> run --config FILE --with-worker-runner): FILE is "
+        "the config it wrote, in generic-worker's keys, with tcw's settings under its tcw key; the protocol "
+        "runs over stdin and stdout, and nothing else is written to stdout."
+    ),
+)
+@click.option(
+    "--worker-pool",
+    metavar="P/W",
+    help=(
+        "Register with worker-manager as a static worker of this pool (the secret from "
+        "TCW_WORKER_STATIC_SECRET) and serve its task queue (worker.worker_pool)."
+    ),
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -95,6 +121,8 @@ def run(
     shutdown_grace: float | None,
     max_tasks: int | None,
     idle_timeout: float | None,
+    with_worker_runner: bool,
+    worker_pool: str | None,
     **options: Any,
 ) -> None:
     """Run the worker daemon: claim tasks from a task queue, run them, report them.
@@ -104,17 +132,66 @@ def run(
     exception/worker-shutdown so the queue retries them. The daemon then exits 0, as it does
     after --max-tasks tasks or --idle-timeout seconds without work.
     """
+    flags: dict[str, Any] = {
+        "worker.capacity": capacity,
+        "worker.shutdown_grace": shutdown_grace,
+        "worker.max_tasks": max_tasks,
+        "worker.idle_timeout": idle_timeout,
+        "worker.worker_pool": worker_pool,
+    }
+    if with_worker_runner:
+        from tcw.engine.under_runner import run_under_runner
+
+        if worker_pool:
+            raise UsageError("--worker-pool: under worker-runner, the runner registers the worker")
+        run_under_runner(lambda: load_runner_config(ctx, options, **flags), load_executor)
+        return
     from tcw.engine.daemon import prepare, run_daemon
     from tcw.executors.loader import resolve_executor
 
-    config = load_worker_config(
-        ctx,
-        options,
-        **{
-            "worker.capacity": capacity,
-            "worker.shutdown_grace": shutdown_grace,
-            "worker.max_tasks": max_tasks,
-            "worker.idle_timeout": idle_timeout,
-        },
-    )
-    run_daemon(config, prepare(config, functools.partial(resolve_executor, config=config)))
+    config = pool_queue(load_worker_config(ctx, options, **flags))
+    if config.worker.worker_pool:
+        from tcw.engine.pool import run_in_pool
+
+        run_in_pool(config, resolve_executor)
+        return
+    run_daemon(config, prepare(config, resolve_executor))
+
+
+def load_executor(spec: str, config: Config) -> Executor:
+    """``resolve_executor``, imported when first needed: worker-runner waits for the handshake, which
+    comes before any of the engine and executors is imported."""
+    from tcw.executors.loader import resolve_executor
+
+    return resolve_executor(spec, config)
+
+
+def load_runner_config(ctx: click.Context, options: dict[str, Any], **flags: Any) -> Config:
+    """The config from worker-runner's file (``--config``), with the command line's flags on top."""
+    from tcw.runner_config import runner_settings
+
+    shared = pass_state(ctx)
+    if shared.config_file is None:
+        raise UsageError("--with-worker-runner: give --config FILE, the config file worker-runner wrote")
+    settings, ignored = runner_settings(shared.config_file)
+    state = CliState(None, shared.root_flags, shared.verbose, shared.quiet)
+    given: dict[str, Any] = {**settings, **{key: value for key, value in flags.items() if value is not None}}
+    config = load_worker_config(ctx, options, state, **given)
+    for key in ignored:
+        log.debug("ignoring worker-runner's config key %s: tcw has no use for it", key)
+    return config
+
+
+def pool_queue(config: Config) -> Config:
+    """A worker of a pool serves the pool's task queue (the same id)."""
+    pool = config.worker.worker_pool
+    if not pool:
+        return config
+    queue = config.worker.task_queue_id
+    if queue is None:
+        provisioner_id, worker_type = pool.split("/")
+        worker = dataclasses.replace(config.worker, provisioner_id=provisioner_id, worker_type=worker_type)
+        return dataclasses.replace(config, worker=worker)
+    if queue != pool:
+        raise UsageError(f"worker pool {pool} serves the task queue of the same id, not {queue}")
+    return config

@@ -6,6 +6,7 @@ transiently; what still fails raises ``ResourceUnavailable`` so that an artifact
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import mimetypes
 import os
@@ -77,11 +78,15 @@ class RunArtifacts:
     async def _check_source(self, name: str, source: Path) -> None:
         """Refuse (as an ``error`` artifact and ``TaskFailed``) a file the upload must not read."""
         try:
-            open_upload_source(source, self.roots, self.own_files).close()
+            await asyncio.to_thread(self._probe, source)
         except UnsafeSource as problem:
-            reason = "file-missing-on-worker" if not os.path.lexists(source) else "invalid-resource-on-worker"
+            exists = await asyncio.to_thread(os.path.lexists, source)
+            reason = "invalid-resource-on-worker" if exists else "file-missing-on-worker"
             await self.error(name, reason, f"{source} {problem} on the worker")
             raise TaskFailed(f"artifact {name}: {source} {problem}") from problem
+
+    def _probe(self, source: Path) -> None:
+        open_upload_source(source, self.roots, self.own_files).close()
 
     def _open(self, source: Path) -> BinaryIO:
         """The file to send, opened (and checked again) for each attempt."""

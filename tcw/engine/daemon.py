@@ -25,7 +25,7 @@ import contextlib
 import logging
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from tcw.config import Config, WorkerSettings
@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EXECUTOR = WorkerSettings().executor
 
-ExecutorLoader = Callable[[str], Executor]
-"""Turns an executor name (``shell``, an entry point, ``module:function``) into an executor."""
+ExecutorLoader = Callable[[str, Config], Executor]
+"""Turns an executor name (``shell``, an entry point, ``module:function``) into an executor; built-in
+executors take their settings from the config (the shell executor's mounts)."""
 
 
 def check_work_root(worker: Worker) -> None:
@@ -75,7 +76,7 @@ def prepare(config: Config, load_executor: ExecutorLoader) -> WorkerSetup:
         raise UsageError("no task queue: give --task-queue P/W (or --provisioner-id and --worker-type)")
     entry = registry_entry_for(config, queue)
     choice = choose_executor(queue, config.worker, entry)
-    executor = load_executor(choice.spec)
+    executor = load_executor(choice.spec, config)
     log.info("task queue %s: executor %s, from %s", queue, choice.spec, choice.origin)
     if config.worker.executor not in (choice.spec, DEFAULT_EXECUTOR):  # a configured one set aside
         log.warning(
@@ -90,10 +91,13 @@ def prepare(config: Config, load_executor: ExecutorLoader) -> WorkerSetup:
 
 
 @contextlib.asynccontextmanager
-async def open_worker(config: Config, setup: WorkerSetup) -> AsyncIterator[Worker]:
+async def open_worker(
+    config: Config, setup: WorkerSetup, credentials: Mapping[str, str] | None = None
+) -> AsyncIterator[Worker]:
+    """The worker, calling as ``credentials`` (default: the config's)."""
     if not config.root_url:
         raise UsageError("root_url: not set (use --root-url or TASKCLUSTER_ROOT_URL)")
-    async with open_queue(config.root_url, config.credentials.for_client()) as port:
+    async with open_queue(config.root_url, credentials or config.credentials.for_client()) as port:
         worker = Worker(config, port, setup.executor, setup.payload_check)
         try:
             with stop_on_signals(worker.request_stop), children_watched_by_pidfd():
@@ -106,16 +110,21 @@ async def open_worker(config: Config, setup: WorkerSetup) -> AsyncIterator[Worke
 async def serve(config: Config, setup: WorkerSetup) -> list[RunRecord]:
     """Claim and run tasks until stopped (signals, ``max_tasks``, ``idle_timeout``)."""
     async with open_worker(config, setup) as worker:
-        log.info(
-            "worker %s/%s serving %s with capacity %d",
-            config.worker.worker_group,
-            worker.worker_id,
-            worker.task_queue_id,
-            config.worker.capacity,
-        )
-        records = await worker.run_forever()
-        log.info("worker stopped: %s", summarise(records))
-        return records
+        return await serve_worker(worker)
+
+
+async def serve_worker(worker: Worker) -> list[RunRecord]:
+    """An opened worker's life as a daemon, between its first and last log lines."""
+    log.info(
+        "worker %s/%s serving %s with capacity %d",
+        worker.settings.worker_group,
+        worker.worker_id,
+        worker.task_queue_id,
+        worker.settings.capacity,
+    )
+    records = await worker.run_forever()
+    log.info("worker stopped: %s", summarise(records))
+    return records
 
 
 def summarise(records: list[RunRecord]) -> str:

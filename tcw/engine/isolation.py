@@ -23,7 +23,12 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 # Variables holding the worker's own credentials; tasks get the run's temporary ones from the engine.
-SECRET_VARIABLES = ("TASKCLUSTER_CLIENT_ID", "TASKCLUSTER_ACCESS_TOKEN", "TASKCLUSTER_CERTIFICATE")
+SECRET_VARIABLES = (
+    "TASKCLUSTER_CLIENT_ID",
+    "TASKCLUSTER_ACCESS_TOKEN",
+    "TASKCLUSTER_CERTIFICATE",
+    "TCW_WORKER_STATIC_SECRET",  # what registers a static worker in its pool
+)
 PR_SET_DUMPABLE = 4
 
 

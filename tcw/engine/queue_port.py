@@ -55,6 +55,14 @@ class QueuePort:
         """Whether the queue answers at all (``TransientQueueError`` when it cannot be reached)."""
         await translate("ping", self._queue.ping())
 
+    def use_credentials(self, credentials: Mapping[str, str] | None) -> None:
+        """The worker's own calls use these from the next one on (worker-runner's new credentials, a
+        reregistration with worker-manager); a call already on its way finishes with the old ones."""
+        options: dict[str, Any] = {"rootUrl": self.root_url}
+        if credentials:
+            options["credentials"] = dict(credentials)
+        self._queue = aio_queue(options, self.session)
+
     def for_run(self, claim: Claim) -> RunPort:
         return RunPort(self.session, self.root_url, claim)
 

@@ -304,7 +304,7 @@ class RunSandbox(TaskSandbox):
         deadline = loop.time() + _KILL_WAIT
         if self.cgroup is not None:
             _kill_cgroup(self.cgroup)
-            while not _cgroup_empty(self.cgroup) and loop.time() < deadline:
+            while not _cgroup_empty(self.cgroup) and loop.time() < deadline:  # noqa: ASYNC110  (no event to await)
                 await asyncio.sleep(_POLL)
             return
         if self.worker.containment is not Mechanism.SUBREAPER:

@@ -106,6 +106,7 @@ class Worker:
         self._cleanups: set[asyncio.Task[None]] = set()
         self._claimed = 0
         self._stopping = asyncio.Event()
+        self._draining = False  # stopped claiming by ``drain``, letting the running tasks finish
         self._slot_freed = asyncio.Event()
         self._last_active = time.monotonic()
         self._empty_polls = 0
@@ -193,7 +194,11 @@ class Worker:
         await asyncio.sleep(backoff_delay(self._failed_polls, 0.5, 30.0))
         return []
 
-    async def _unless_stopped(self, work: Awaitable[T], timeout: float | None = None) -> T | None:
+    async def _unless_stopped(
+        self,
+        work: Awaitable[T],
+        timeout: float | None = None,  # noqa: ASYNC109 - running out of time is an outcome (None), like a stop
+    ) -> T | None:
         """``work``'s result, or None when the worker is asked to stop (or ``timeout`` passes) first, in
         which case ``work`` is cancelled."""
         job = asyncio.ensure_future(work)
@@ -392,16 +397,30 @@ class Worker:
 
     def request_stop(self, *, immediate: bool = False) -> None:
         """First call: stop claiming, let runs finish within the grace; a second (or immediate) call: now."""
-        if immediate or self._stopping.is_set():
+        if immediate or (self._stopping.is_set() and not self._draining):
             running = len(self._active)
             log.warning("stopping now: %d running task(s) will be reported worker-shutdown", running)
             self._shut_down_runs()
             self._stopping.set()
             return
         self._stopping.set()
+        self._draining = False  # a second stop signal is the cold one
         grace = self.settings.shutdown_grace
         log.info("stopping: no new claims; running tasks have %.0f s to finish", grace)
         asyncio.get_running_loop().call_later(grace, self._shut_down_runs)
+
+    def drain(self, *, finish_tasks: bool) -> None:
+        """Stop claiming for good (worker-runner's graceful-termination; SIGUSR1). ``finish_tasks``: the
+        running tasks finish, however long they take; otherwise they stop now and are reported
+        worker-shutdown. A stop signal afterwards starts the usual grace period."""
+        if not finish_tasks:
+            self.request_stop(immediate=True)
+            return
+        if self._stopping.is_set():
+            return
+        log.info("draining: no new claims; running tasks finish")
+        self._draining = True
+        self._stopping.set()
 
     def _shut_down_runs(self) -> None:
         for active in list(self._active.values()):

@@ -113,7 +113,9 @@ class ProcessTree:
         return self._process.returncode
 
     async def wait(
-        self, timeout: float | None = None, cancelled: asyncio.Event | None = None
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 - an outcome (StopReason.TIMEOUT), not an error
+        cancelled: asyncio.Event | None = None,
     ) -> StopReason | None:
         """Wait until the leader exits (None), ``timeout`` seconds pass, or ``cancelled`` is set."""
         exited = asyncio.ensure_future(self._process.wait())
@@ -165,7 +167,7 @@ class ProcessTree:
             return True
         return _has_running_member(self.pgid)
 
-    async def _wait_group_gone(self, timeout: float) -> bool:
+    async def _wait_group_gone(self, timeout: float) -> bool:  # noqa: ASYNC109 - its answer is whether in time
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self.group_alive():
@@ -204,7 +206,7 @@ async def run_process(
     cwd: Path,
     env: Mapping[str, str],
     output: Path,
-    timeout: float | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - maxRunTime: an outcome the caller reports, not an error
     cancelled: asyncio.Event | None = None,
     grace: float = DEFAULT_GRACE,
     cancel_grace: float = DEFAULT_CANCEL_GRACE,

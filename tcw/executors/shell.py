@@ -45,7 +45,16 @@ if TYPE_CHECKING:
     from tcw.executors.mounts import MountedRun, MountManager
 
 # Set by the worker for every command; a payload's ``env`` cannot override them (as in generic-worker).
-FIXED_ENV = ("TASK_ID", "RUN_ID", "TASK_GROUP_ID", "TASKCLUSTER_ROOT_URL", "TASK_WORKDIR")
+FIXED_ENV = (
+    "TASK_ID",
+    "RUN_ID",
+    "TASK_GROUP_ID",
+    "TASKCLUSTER_ROOT_URL",
+    "TASK_WORKDIR",
+    "TASKCLUSTER_WORKER_LOCATION",
+)
+# Passed on from the worker's environment when set (worker-runner's workerLocation).
+WORKER_VARIABLES = ("TASKCLUSTER_WORKER_LOCATION",)
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,7 @@ def task_environment(ctx: TaskContext, payload_env: Mapping[str, str], path: str
     }
     if isinstance(ctx.task.get("taskGroupId"), str):
         fixed["TASK_GROUP_ID"] = ctx.task["taskGroupId"]
+    fixed.update({name: os.environ[name] for name in WORKER_VARIABLES if name in os.environ})
     overridden = sorted(set(payload_env) & set(FIXED_ENV))
     if overridden:
         ctx.log.warning("Ignoring payload env %s: set by the worker", ", ".join(overridden))

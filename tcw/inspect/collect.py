@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +22,15 @@ from typing import Any, Protocol
 import aiohttp
 
 from tcw.errors import QueueUnavailable, UsageError
-from tcw.inspect.runs import WorkerInfo, WorkerKey
-from tcw.taskcluster_client import ClientFailure, aio_queue, aio_session, client_failures, read_failure
+from tcw.inspect.runs import MANAGER_KEY, WorkerInfo, WorkerKey
+from tcw.taskcluster_client import (
+    ClientFailure,
+    aio_queue,
+    aio_session,
+    aio_worker_manager,
+    client_failures,
+    read_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,7 @@ class Collection:
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
     workers: dict[WorkerKey, dict[str, Any]] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
+    pool_errors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # worker-manager's, by pool
 
     @property
     def total_calls(self) -> int:
@@ -100,19 +108,27 @@ class QueueReader:
                     return None
                 raise _unavailable(method, label or ", ".join(map(str, args)), failure) from error
 
-    async def pages(self, method: str, *args: Any, page_size: int | None) -> AsyncIterator[dict[str, Any]]:
-        """Every page of a paginated list: follow ``continuationToken`` until a page has none."""
+    async def pages(
+        self, method: str, *args: Any, page_size: int | None, missing_ok: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every page of a paginated list: follow ``continuationToken`` until a page has none; with
+        ``missing_ok``, a 404 is no page at all."""
         query: dict[str, Any] = {"limit": page_size} if page_size else {}
         while True:
-            page = await self.call(method, *args, query=dict(query))
+            page = await self.call(method, *args, query=dict(query), missing_ok=missing_ok)
+            if page is None:
+                return
             yield page
             token = page.get("continuationToken")
             if not token:
                 return
             query["continuationToken"] = token
 
-    async def items(self, method: str, *args: Any, key: str, page_size: int | None) -> list[Any]:
-        return [item async for page in self.pages(method, *args, page_size=page_size) for item in page[key]]
+    async def items(
+        self, method: str, *args: Any, key: str, page_size: int | None, missing_ok: bool = False
+    ) -> list[Any]:
+        pages = self.pages(method, *args, page_size=page_size, missing_ok=missing_ok)
+        return [item async for page in pages for item in page[key]]
 
 
 def _unavailable(method: str, arguments: str, failure: ClientFailure) -> QueueUnavailable:
@@ -230,6 +246,29 @@ class _Collector:
             self.collection.workers[WorkerKey(task_queue_id, entry["workerGroup"], entry["workerId"])] = entry
 
 
+async def managed_pool(reader: QueueReader, collection: Collection, pool: str, page_size: int | None) -> None:
+    """worker-manager's view of a pool: its workers' records (kept in the queue's records of the same
+    workers) and the errors its workers reported. A deployment without worker-manager, or without that
+    pool, has no view to add; one that refuses to show it costs a warning, not the inspection."""
+    try:
+        managed, errors = await asyncio.gather(
+            reader.items(
+                "listWorkersForWorkerPool", pool, key="workers", page_size=page_size, missing_ok=True
+            ),
+            reader.items(
+                "listWorkerPoolErrors", pool, key="workerPoolErrors", page_size=page_size, missing_ok=True
+            ),
+        )
+    except QueueUnavailable as error:
+        log.warning("worker-manager's view of %s unknown: %s", pool, error.message)
+        return
+    for record in managed:
+        key = WorkerKey(pool, record["workerGroup"], record["workerId"])
+        collection.workers.setdefault(key, {})[MANAGER_KEY] = record
+    if errors:
+        collection.pool_errors[pool] = errors
+
+
 def _split_task_queue(task_queue_id: str) -> tuple[str, str]:
     provisioner_id, _, worker_type = task_queue_id.partition("/")
     return provisioner_id, worker_type
@@ -241,12 +280,16 @@ def _task_queue_of(status: Mapping[str, Any]) -> str:
 
 @asynccontextmanager
 async def queue_reader(
-    client_options: Mapping[str, Any], concurrency: int, calls: Counter[str]
+    client_options: Mapping[str, Any],
+    concurrency: int,
+    calls: Counter[str],
+    client: Callable[[Mapping[str, Any], aiohttp.ClientSession], Any] = aio_queue,
 ) -> AsyncIterator[QueueReader]:
-    """A reader over one HTTP session (connections are reused across all calls), closed on exit."""
+    """A reader over one HTTP session (connections are reused across all calls), closed on exit; of the
+    queue, or of the service ``client`` builds (``aio_worker_manager``)."""
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aio_session(timeout=timeout) as session:
-        yield QueueReader(aio_queue(client_options, session), concurrency, calls)
+        yield QueueReader(client(client_options, session), concurrency, calls)
 
 
 async def collect(
@@ -266,6 +309,9 @@ async def collect(
         _, recent = await asyncio.gather(asyncio.gather(*groups), asyncio.gather(*pools))
         await collector.statuses(sources.task_ids, (task_id for ids in recent for task_id in ids))
         await collector.pool_workers()
+    async with queue_reader(client_options, concurrency, collection.calls, aio_worker_manager) as manager:
+        managed = dict.fromkeys(sources.task_queues)
+        await asyncio.gather(*(managed_pool(manager, collection, pool, page_size) for pool in managed))
     return collection
 
 
@@ -278,6 +324,7 @@ def saved_document(collection: Collection, root_url: str | None) -> dict[str, An
         "version": SAVED_VERSION,
         "rootUrl": root_url,
         "statuses": list(collection.statuses.values()),
+        "workerPoolErrors": collection.pool_errors,
         "workers": [
             {
                 **record,
@@ -307,6 +354,7 @@ def load_saved(path: Path) -> tuple[Collection, str | None]:
                 WorkerKey(record["taskQueueId"], record["workerGroup"], record["workerId"]): record
                 for record in document["workers"]
             },
+            pool_errors=dict(document.get("workerPoolErrors") or {}),
         )
     except (KeyError, TypeError) as error:
         raise UsageError(f"{path}: saved runs are incomplete (missing {error})") from error

@@ -20,10 +20,14 @@ from rich.table import Table
 from rich.text import Text
 
 from tcw.inspect.analyse import Analysis, PoolStats, WorkerDetail, WorkerStats
-from tcw.inspect.runs import Run
+from tcw.inspect.runs import Run, WorkerInfo
 from tcw.inspect.runs import format_time as iso
 
 VERSION = 1
+ERRORS_SHOWN = 5  # of each pool's worker-manager errors in the table view, newest first
+
+PoolErrors = Mapping[str, list[dict[str, Any]]]
+"""worker-manager's reported errors by pool, as ``listWorkerPoolErrors`` answers them."""
 
 WORKER_COLUMNS = (
     "taskQueueId",
@@ -46,6 +50,8 @@ WORKER_COLUMNS = (
     "lastSeen",
     "quarantineUntil",
     "quarantined",
+    "workerManagerState",
+    "workerManagerLastModified",
     "pValue",
     "adjustedPValue",
     "flagged",
@@ -88,6 +94,8 @@ def worker_entry(worker: WorkerStats, now: datetime) -> dict[str, Any]:
         "lastSeen": iso(worker.last_seen),
         "quarantineUntil": iso(worker.info.quarantine_until),
         "quarantined": worker.info.quarantined(now),
+        "workerManagerState": worker.info.manager_state,  # None: not known to worker-manager
+        "workerManagerLastModified": iso(worker.info.manager_last_modified),
         "pValue": worker.p_value,
         "adjustedPValue": worker.adjusted_p_value,
         "flagged": worker.flagged,
@@ -126,7 +134,9 @@ def run_entry(run: Run, root_url: str | None) -> dict[str, Any]:
     }
 
 
-def analysis_document(analysis: Analysis, root_url: str | None, now: datetime) -> dict[str, Any]:
+def analysis_document(
+    analysis: Analysis, root_url: str | None, now: datetime, pool_errors: PoolErrors | None = None
+) -> dict[str, Any]:
     thresholds = analysis.thresholds
     return {
         "version": VERSION,
@@ -140,7 +150,14 @@ def analysis_document(analysis: Analysis, root_url: str | None, now: datetime) -
         "flagged": len(analysis.flagged),
         "pools": [pool_entry(pool) for pool in analysis.pools],
         "workers": [worker_entry(worker, now) for worker in analysis.workers],
+        "workerPoolErrors": {
+            pool: [_error_entry(e) for e in errors] for pool, errors in (pool_errors or {}).items()
+        },
     }
+
+
+def _error_entry(error: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: error.get(key) for key in ("errorId", "reported", "kind", "title", "description", "extra")}
 
 
 def worker_document(detail: WorkerDetail, root_url: str | None, now: datetime) -> dict[str, Any]:
@@ -209,6 +226,9 @@ def analysis_table(analysis: Analysis, now: datetime) -> Table:
         table.add_column(name, justify="right" if numeric else "left", no_wrap=name != "pool")
     table.add_column("p (adj.)", justify="right")
     table.add_column("flags")
+    managed = any(worker.info.manager_state for worker in analysis.workers)
+    if managed:  # only where the deployment has worker-manager: its state and last change beside the runs
+        table.add_column("worker-manager", no_wrap=True)
     for worker in analysis.workers:
         mark = Text("!", style="bold red") if worker.flagged else Text("")
         if worker.info.quarantined(now):
@@ -227,12 +247,22 @@ def analysis_table(analysis: Analysis, now: datetime) -> Table:
             _when(worker.last_seen),
             "-" if worker.adjusted_p_value is None else f"{worker.adjusted_p_value:.2g}",
             Text(", ".join(str(flag.kind) for flag in worker.flags), style="red"),
+            *([_manager_cell(worker.info)] if managed else []),
         )
     return table
 
 
-def render_analysis(analysis: Analysis, console: Console, now: datetime) -> None:
-    """The table, then one explained line per flag, then the pools for comparison."""
+def _manager_cell(info: WorkerInfo) -> str:
+    if info.manager_state is None:
+        return "-"
+    return f"{info.manager_state} since {_when(info.manager_last_modified)}"
+
+
+def render_analysis(
+    analysis: Analysis, console: Console, now: datetime, pool_errors: PoolErrors | None = None
+) -> None:
+    """The table, then one explained line per flag, then the pools for comparison and the errors their
+    workers reported to worker-manager."""
     if not analysis.workers:
         console.print("No claimed runs found.")
         return
@@ -247,6 +277,16 @@ def render_analysis(analysis: Analysis, console: Console, now: datetime) -> None
             f"{_rate(pool.bad_rate)} bad, median {_seconds(pool.median_duration)}",
             highlight=False,
         )
+    for pool_id, errors in sorted((pool_errors or {}).items()):
+        console.print(
+            f"pool {pool_id}: {len(errors)} worker error(s) reported to worker-manager", highlight=False
+        )
+        for error in errors[:ERRORS_SHOWN]:
+            extra = error.get("extra") or {}
+            reporter = f"{extra.get('workerGroup', '?')}/{extra.get('workerId', '?')}"
+            console.print(
+                f"  {error['reported']} {reporter} {error['kind']}: {error['title']}", highlight=False
+            )
     if not analysis.flagged:
         console.print("No worker flagged.")
 

@@ -19,6 +19,7 @@ from tcw.taskcluster_client import parse_time
 # the task's or the user's doing, so none of those make a run "bad" for the worker.
 WORKER_FAULT_REASONS = frozenset({"claim-expired", "internal-error", "resource-unavailable"})
 RESOLVED_STATES = frozenset({"completed", "failed", "exception"})
+MANAGER_KEY = "workerManager"  # where a worker record keeps worker-manager's record of the same worker
 
 
 @dataclass(frozen=True, order=True)
@@ -49,13 +50,19 @@ class WorkerInfo:
     quarantine_until: datetime | None = None
     first_claim: datetime | None = None
     last_date_active: datetime | None = None
+    # worker-manager's view, when the deployment has it and knows the worker (its ``worker`` record)
+    manager_state: str | None = None
+    manager_last_modified: datetime | None = None
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> WorkerInfo:
+        managed = record.get(MANAGER_KEY) or {}
         return cls(
             quarantine_until=optional_time(record.get("quarantineUntil")),
             first_claim=optional_time(record.get("firstClaim")),
             last_date_active=optional_time(record.get("lastDateActive")),
+            manager_state=managed.get("state"),
+            manager_last_modified=optional_time(managed.get("lastModified")),
         )
 
     def quarantined(self, now: datetime) -> bool:

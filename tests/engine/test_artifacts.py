@@ -8,7 +8,8 @@ from typing import Any
 import requests
 
 from tcw.executors.api import TaskFailed
-from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, shell
+from tests.support.tasks import create_task, last_run, shell
+from tests.support.worker import MakeConfig, run_worker
 
 
 def fetch(queue: Any, task_id: str, name: str, follow: bool = True) -> requests.Response:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, runs, shell
+from tests.support.processes import exited
+from tests.support.tasks import create_task, last_run, runs, shell
+from tests.support.waiting import until, wait_for_pids
+from tests.support.worker import MakeConfig, run_worker
 
 
 async def test_never_more_runs_than_capacity(local_queue: Any, queue: Any, worker_config: MakeConfig) -> None:
@@ -64,14 +66,10 @@ async def test_a_cancelled_task_is_killed_within_2_s_of_the_next_reclaim_and_not
 
     async def cancel_and_time_the_kill(name: str) -> tuple[float, float]:
         """Cancel the task once it runs; when (monotonic) it was cancelled and when its process died."""
-        pid_file = pid_files[name]
-        while not pid_file.exists() or not pid_file.read_text().strip():
-            await asyncio.sleep(0.02)
-        pid = int(pid_file.read_text())
+        [pid] = await wait_for_pids(pid_files[name], 1, within=60)
         await asyncio.to_thread(queue.cancelTask, task_ids[name])
         cancelled_at = time.monotonic()
-        while _alive(pid):
-            await asyncio.sleep(0.01)
+        await exited(pid)
         return cancelled_at, time.monotonic()
 
     watchers = {name: asyncio.create_task(cancel_and_time_the_kill(name)) for name in scripts}
@@ -105,15 +103,6 @@ class _RunOverTimes(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.getMessage().startswith("run is over"):
             self.times.setdefault(getattr(record, "taskId", ""), time.monotonic())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes: the worker reaps its own children, so this means still running.
-    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
 
 async def test_reclaims_failing_transiently_are_retried_and_the_claim_holds(
@@ -195,8 +184,7 @@ async def test_a_retry_claimed_while_its_lost_run_is_torn_down_is_still_stopped_
     config = worker_config(local, capacity=2, idle_timeout=None)
     async with open_worker(config, WorkerSetup(handler, None)) as worker:
         serving = asyncio.create_task(worker.run_forever())
-        while not any(record.run_id == 0 for record in worker.records):
-            await asyncio.sleep(0.05)
+        await until(lambda: any(record.run_id == 0 for record in worker.records), within=20)
         worker.request_stop(immediate=True)
         records = await asyncio.wait_for(serving, 20)
     retry = next(record for record in records if record.run_id == 1)

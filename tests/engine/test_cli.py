@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.engine.conftest import TASK_QUEUE, create_task, last_run, runs, shell, worker_env
+from tests.support.tasks import TASK_QUEUE, create_task, last_run, runs, shell
+from tests.support.worker import worker_env
 
 
 def base_args(local: Any, tmp_path: Path) -> tuple[list[str], dict[str, str]]:

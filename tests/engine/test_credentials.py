@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.engine.conftest import TASK_QUEUE, create_task, last_run, shell, worker_env
-from tests.fixtures.cli import tcw_process
+from tests.support.cli import tcw_process
+from tests.support.tasks import TASK_QUEUE, create_task, last_run, shell
+from tests.support.worker import worker_env
 
 
 def test_a_task_dumping_its_environment_sees_no_worker_token(

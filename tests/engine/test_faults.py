@@ -6,8 +6,9 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from tests.engine.conftest import MakeConfig, create_task, run_worker, runs
 from tests.engine.faultproxy import FaultProxy, Faults
+from tests.support.tasks import create_task, runs
+from tests.support.worker import MakeConfig, run_worker
 
 TASKS = 200
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from tcw.engine.daemon import serve_one
 from tcw.registry import builtin_schema
-from tests.engine.conftest import MakeConfig, create_task, prepare_worker, runs
+from tests.support.tasks import create_task, runs
+from tests.support.worker import MakeConfig, prepare_worker
 
 SCALARS = (
     st.none()
@@ -62,7 +63,7 @@ REQUIRED = ("command", "maxRunTime")
 @st.composite
 def shell_shaped(draw: st.DrawFn) -> dict[str, Any]:
     """A shell payload, valid about a third of the time; otherwise one field or one command is wrong."""
-    payload = {name: draw(VALID_FIELDS[name]) for name in REQUIRED}
+    payload: dict[str, Any] = {name: draw(VALID_FIELDS[name]) for name in REQUIRED}
     for name in draw(st.sets(st.sampled_from(sorted(set(VALID_FIELDS) - set(REQUIRED))))):
         payload[name] = draw(VALID_FIELDS[name])
     broken = draw(st.sampled_from([None, None, None, "a command", *VALID_FIELDS, "unknown field"]))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tcw.executors.api import TaskFailed
-from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, runs, shell
+from tests.support.tasks import create_task, last_run, runs, shell
+from tests.support.worker import MakeConfig, run_worker
 
 
 def artifact_text(queue: Any, task_id: str, run_id: int, name: str) -> str:

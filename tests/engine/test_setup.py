@@ -12,17 +12,10 @@ import slugid
 
 from tcw.errors import UsageError
 from tcw.executors.shell import ShellExecutor
-from tests.engine.conftest import (
-    TASK_QUEUE,
-    MakeConfig,
-    create_task,
-    last_run,
-    prepare_worker,
-    shell,
-    task_definition,
-    worker_env,
-)
 from tests.executors import handlers
+from tests.support.cli import RunCli
+from tests.support.tasks import TASK_QUEUE, create_task, last_run, shell, task_definition
+from tests.support.worker import MakeConfig, prepare_worker, worker_env
 
 HANDLERS = "tests.executors.handlers"
 
@@ -111,7 +104,7 @@ def test_a_queue_without_a_schema_is_refused_unless_any_payload_is_accepted(
 
 
 def test_validate_payload_and_the_worker_agree_on_mapped_and_unmapped_queues(
-    local_queue: Any, queue: Any, run_cli: Any, tmp_path: Path
+    local_queue: Any, queue: Any, run_cli: RunCli, tmp_path: Path
 ) -> None:
     env = worker_env(local_queue.root_credentials)  # TASK_QUEUE mapped to the built-in shell schema
     worker = ["tcw", "--root-url", local_queue.root_url, "claim-once", "--wait", "2"]
@@ -140,7 +133,7 @@ def test_validate_payload_and_the_worker_agree_on_mapped_and_unmapped_queues(
     said = validate(unmapped, "valid.json", exit_code=2)
     assert f"no payload schema for {unmapped!r}" in said
     stranded = slugid.nice()
-    queue.createTask(stranded, {**task_definition(valid), "taskQueueId": unmapped})
+    queue.createTask(stranded, task_definition(unmapped, payload=valid, retries=0))
     result = run_cli([*worker, "--task-queue", unmapped], exit_code=2, env=env)
     assert f"no payload schema for task queue {unmapped}" in result.stderr
     assert queue.status(stranded)["status"]["runs"][0]["state"] == "pending"  # never claimed

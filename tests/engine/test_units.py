@@ -13,7 +13,7 @@ from tcw.engine.isolation import scrub_worker_credentials
 from tcw.engine.keepalive import reclaim_delay
 from tcw.engine.queue_port import RUN_OVER
 from tcw.engine.retry import backoff_delay
-from tcw.errors import QueueRefused, RunGone, TransientQueueError
+from tcw.errors import QueueRefused, RunGone, TcwError, TransientQueueError
 from tcw.taskcluster_client import translate
 
 
@@ -107,7 +107,7 @@ async def fail_with(error: BaseException) -> None:
         (TimeoutError(), TransientQueueError),
     ],
 )
-async def test_client_errors_become_ours(error: BaseException, expected: type[Exception]) -> None:
+async def test_client_errors_become_ours(error: BaseException, expected: type[TcwError]) -> None:
     with pytest.raises(expected) as raised:
         await translate("reclaimTask", fail_with(error), gone=RUN_OVER)
     assert type(raised.value) is expected and "reclaimTask" in raised.value.message

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
 
 from tcw.executors.api import ResourceUnavailable, TaskFailed
 from tcw.executors.shell import ShellExecutor
-from tests.executors.conftest import MakeRun
+from tests.support.task_runs import MakeRun
 
 shell = ShellExecutor(grace=0.5)
 EXPIRES = "2030-01-01T00:00:00.000Z"
@@ -148,4 +149,4 @@ async def test_upload_failure_is_resource_unavailable_even_when_the_task_already
     failure = [line for line in failing.log_lines() if "exit code 1" in line]
     assert any("The task had failed before the upload error" in line for line in failure), failure
     assert not any("before the upload error" in line for line in passing.log_lines())
-    assert os.path.exists(failing.work_dir / "f.txt")
+    assert await asyncio.to_thread(os.path.exists, failing.work_dir / "f.txt")

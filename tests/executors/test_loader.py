@@ -14,7 +14,7 @@ from tcw.executors.api import TaskFailed
 from tcw.executors.loader import known_executor_names, resolve_executor
 from tcw.executors.shell import ShellExecutor
 from tcw.registry import builtin_schema
-from tests.executors.conftest import MakeRun
+from tests.support.task_runs import MakeRun
 
 HANDLERS = "tests.executors.handlers"
 

@@ -10,7 +10,8 @@ import pytest
 
 from tcw.executors.api import IntermittentTask, MalformedPayload, TaskFailed
 from tcw.executors.shell import ShellExecutor
-from tests.executors.conftest import MakeRun, our_zombies, script
+from tests.support.processes import our_zombies, script
+from tests.support.task_runs import MakeRun
 
 shell = ShellExecutor(grace=0.5)
 

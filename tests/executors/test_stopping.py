@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 import threading
@@ -16,15 +17,17 @@ from tcw.engine.taskrun import KILL_GRACE
 from tcw.executors.api import TaskFailed, WorkerShutdown
 from tcw.executors.process import DEFAULT_CANCEL_GRACE, run_process
 from tcw.executors.shell import ShellExecutor
-from tests.executors.conftest import MakeRun, is_running, our_zombies, script, wait_for_pids
+from tests.support.processes import exited, is_running, our_zombies, script
+from tests.support.task_runs import MakeRun
+from tests.support.waiting import wait_for_pids
 
 GRACE = 0.5
 
 
 async def assert_all_gone(pids: list[int], within: float = 1.0) -> None:
-    deadline = time.monotonic() + within
-    while any(is_running(pid) for pid in pids) and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    with contextlib.suppress(TimeoutError):  # then the assertion below names who is left
+        async with asyncio.timeout(within):
+            await asyncio.gather(*map(exited, pids))
     assert [pid for pid in pids if is_running(pid)] == []
     assert our_zombies() == []
 

@@ -10,8 +10,7 @@ from tcw.errors import UsageError
 from tcw.inspect.analyse import Analysis, FlagKind, Thresholds, analyse, worker_detail
 from tcw.inspect.runs import WorkerKey, runs_of_statuses
 from tcw.inspect.stats import Correction, RateTest
-
-from .builders import POOL, T0, R, StatusFactory, healthy_pool, runs_of
+from tests.support.statuses import POOL, T0, R, StatusFactory, healthy_pool, runs_of
 
 
 def flagged(analysis: Analysis) -> dict[str, set[FlagKind]]:

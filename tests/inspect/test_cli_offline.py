@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from tcw.inspect.report import WORKER_COLUMNS
-from tests.fixtures.cli import RunCli
-
-from .builders import R, StatusFactory, healthy_pool
+from tests.support.cli import RunCli
+from tests.support.statuses import R, StatusFactory, healthy_pool
 
 ROOT = "https://tc.example.com"
 

@@ -8,7 +8,7 @@ import pytest
 
 from tcw.errors import UsageError
 from tcw.inspect.durations import parse_duration, parse_until
-from tests.fixtures.cli import RunCli
+from tests.support.cli import RunCli
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

@@ -24,11 +24,10 @@ from aiohttp import web
 from tcw.inspect.collect import Sources, collect
 from tcw.inspect.report import WORKER_COLUMNS
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.cli import RunCli, tcw_process
-from tests.fixtures.queue import TEST_SETTINGS
-
-from .builders import R, StatusFactory, healthy_pool
-from .seeding import ABANDON, COMPLETED, FAILED, Seeder
+from tests.support.cli import RunCli, tcw_process
+from tests.support.localqueue import TEST_SETTINGS
+from tests.support.seeding import ABANDON, COMPLETED, FAILED, Seeder
+from tests.support.statuses import R, StatusFactory, healthy_pool
 
 POOL = "inspect-test/pool"
 

@@ -21,8 +21,7 @@ from tcw.inspect.report import (
     write_json,
 )
 from tcw.inspect.runs import Run
-
-from .builders import R, StatusFactory, healthy_pool, runs_of
+from tests.support.statuses import R, StatusFactory, healthy_pool, runs_of
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)
 ROOT = "https://tc.example.com"
@@ -43,7 +42,15 @@ def test_json_document_has_the_documented_shape() -> None:
     out = io.StringIO()
     write_json(analysis_document(analysis, ROOT, NOW), out)
     document = json.loads(out.getvalue())
-    assert set(document) == {"version", "rootUrl", "settings", "flagged", "pools", "workers"}
+    assert set(document) == {
+        "version",
+        "rootUrl",
+        "settings",
+        "flagged",
+        "pools",
+        "workers",
+        "workerPoolErrors",
+    }
     assert document["version"] == 1 and document["flagged"] == 1
     assert document["settings"] == {"test": "fisher", "correction": "holm", "alpha": 0.01, "minRuns": 5}
     assert set(document["pools"][0]) == {

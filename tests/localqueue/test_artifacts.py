@@ -26,8 +26,10 @@ import taskcluster.upload
 from taskcluster.exceptions import TaskclusterArtifactError
 
 from tcw.localqueue.storage import artifacts, objects, schema
-from tests.fixtures.queue import api_failure, from_now, task_definition, wait_for
-from tests.fixtures.references import SchemaCheck
+from tests.support.localqueue import api_failure, from_now
+from tests.support.references import SchemaCheck
+from tests.support.tasks import task_definition
+from tests.support.waiting import wait_for
 
 TASK_QUEUE = "tcw-test/artifacts"
 
@@ -49,7 +51,7 @@ class ClaimedRun:
 
 
 def create_task(root: Any) -> str:
-    task_id = taskcluster.slugId()
+    task_id: str = taskcluster.slugId()
     root.createTask(task_id, task_definition(TASK_QUEUE, expires=from_now(days=2)))
     return task_id
 
@@ -196,9 +198,9 @@ async def test_object_artifact_with_the_aio_helpers(run: ClaimedRun) -> None:
         )
     assert bytes(buf) == data
     signed = run.root.buildSignedUrl("getArtifact", run.task_id, run.run_id, "private/report.bin")
-    assert requests.get(signed, timeout=30).content == data
+    assert (await asyncio.to_thread(requests.get, signed, timeout=30)).content == data
     unsigned = run.root.buildUrl("getArtifact", run.task_id, run.run_id, "private/report.bin")
-    assert requests.get(unsigned, timeout=30).status_code == 403
+    assert (await asyncio.to_thread(requests.get, unsigned, timeout=30)).status_code == 403
 
 
 def test_finish_artifact_checks(run: ClaimedRun) -> None:

@@ -26,7 +26,8 @@ from tcw.localqueue.auth.clients import Client, ClientStore, issue_task_credenti
 from tcw.localqueue.auth.hawk import authenticate
 from tcw.localqueue.core.errors import AuthenticationFailed
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import api_failure, from_now, task_definition
+from tests.support.localqueue import api_failure, from_now
+from tests.support.tasks import task_definition
 
 ROOT = Client("root", "root-token-0123456789abcdefghijklmnopqrstuv", ("*",))
 WORKER = Client("worker/one", "worker-token-0123456789abcdefghijklmnopqrs", ("queue:claim-work:p/*", "x:y"))

@@ -16,7 +16,8 @@ import taskcluster
 
 from tcw.localqueue.core import jsonio
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import TEST_SETTINGS, assert_error_body, signed, task_definition
+from tests.support.localqueue import TEST_SETTINGS, assert_error_body, signed
+from tests.support.tasks import task_definition
 
 
 def nested(depth: int) -> dict[str, Any]:

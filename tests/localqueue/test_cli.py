@@ -12,17 +12,8 @@ from typing import Any
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.cli import REPO_ROOT, RunCli, tcw_process
-
-
-def env_for(local_queue: LocalQueue) -> dict[str, str]:
-    creds = local_queue.root_credentials
-    assert creds is not None
-    return {
-        "TASKCLUSTER_ROOT_URL": local_queue.root_url,
-        "TASKCLUSTER_CLIENT_ID": creds["clientId"],
-        "TASKCLUSTER_ACCESS_TOKEN": creds["accessToken"],
-    }
+from tests.support.cli import RunCli, env_for, tcw_process
+from tests.support.paths import REPO_ROOT
 
 
 def test_task_create_from_yaml_file_fills_defaults(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.cli import RunCli
-from tests.localqueue.test_cli import env_for
+from tests.support.cli import RunCli, env_for
 
 
 def test_a_refused_task_lists_every_broken_rule(run_cli: RunCli, local_queue: LocalQueue) -> None:

@@ -16,8 +16,9 @@ import taskcluster
 from tcw.localqueue import deployment
 from tcw.localqueue.http.routes import service_routes
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import from_now, task_definition
-from tests.fixtures.references import References
+from tests.support.localqueue import from_now
+from tests.support.references import References
+from tests.support.tasks import task_definition
 
 pytestmark = pytest.mark.conformance
 
@@ -78,7 +79,12 @@ def test_every_served_method_conforms(checked: Checked, local_queue: LocalQueue)
     for name in ("ping", "lbheartbeat", "heartbeat", "version"):
         checked(name)
         object_service(name)
-    served = {(service, name) for service, handlers in deployment.all_handlers().items() for name in handlers}
+    served = {
+        (service, name)
+        for service, handlers in deployment.all_handlers().items()
+        if service in ("queue", "object")  # each other service has its own conformance module
+        for name in handlers
+    }
     assert checked.called == served, {"not exercised": served - checked.called}
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import requests
 import taskcluster
 
-from tests.fixtures.cli import tcw_process
-from tests.fixtures.queue import MakeLocalQueue
+from tests.support.cli import tcw_process
+from tests.support.localqueue import MakeLocalQueue
 
 DESCRIPTORS = 400  # the queue's descriptor limit, which HALF_OPEN connections would exhaust
 HALF_OPEN = 450
@@ -48,12 +48,12 @@ def limit_descriptors() -> None:
 def test_half_open_connections_do_not_lock_out_a_real_client() -> None:
     args = ["queue", "serve", "--port", "0", "--db", ":memory:"]
     process = tcw_process(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=limit_descriptors
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=limit_descriptors
     )
     attack: list[socket.socket] = []
     try:
         assert process.stdout is not None
-        banner = process.stdout.readline()
+        banner = process.stdout.readline().decode()
         found = re.search(r"serving at (http://\S+)", banner)
         assert found, banner
         root_url = found.group(1)

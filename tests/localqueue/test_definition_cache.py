@@ -9,7 +9,8 @@ import pytest
 import taskcluster
 
 from tcw.localqueue.storage import database
-from tests.fixtures.queue import MakeLocalQueue, task_definition
+from tests.support.localqueue import MakeLocalQueue
+from tests.support.tasks import task_definition
 
 BUDGET = 1024 * 1024
 PAYLOAD_BYTES = 128 * 1024

@@ -8,6 +8,7 @@ import json
 import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import mohawk
 import pytest
@@ -15,7 +16,8 @@ import requests
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import MakeLocalQueue, assert_error_body, signed, task_definition
+from tests.support.localqueue import MakeLocalQueue, assert_error_body, signed
+from tests.support.tasks import task_definition
 
 EARLY = "0001-01-01T00:00:00+01:00"  # in UTC, the last hour of year 0
 WORKERS = "/api/queue/v1/provisioners/tcw-test/worker-types/worker"
@@ -116,7 +118,7 @@ def test_bad_paging_arguments_are_400_with_or_without_credentials(
     code: str,
     path: str,
 ) -> None:
-    signed_path = path + "?" + "&".join(f"{k}={requests.utils.quote(v)}" for k, v in query.items())
+    signed_path = path + "?" + "&".join(f"{k}={quote(v)}" for k, v in query.items())
     assert_error_body(signed(local_queue, "GET", signed_path), 400, code)
     clients = tmp_path / "clients.yml"  # a deployment whose anonymous role may list: no credentials needed
     clients.write_text("- roleId: anonymous\n  scopes: [queue:list-provisioners, queue:list-task-queues]\n")

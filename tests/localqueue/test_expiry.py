@@ -9,7 +9,9 @@ from typing import Any
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import api_failure, from_now, task_definition, wait_for
+from tests.support.localqueue import api_failure, from_now
+from tests.support.tasks import task_definition
+from tests.support.waiting import wait_for
 
 QUEUE_ID = "tcw-test/worker"
 

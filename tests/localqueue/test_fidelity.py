@@ -15,7 +15,8 @@ import taskcluster
 from tcw.errors import ConfigError
 from tcw.localqueue.auth.clients import ClientStore
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import MakeLocalQueue, api_failure, task_definition
+from tests.support.localqueue import MakeLocalQueue, api_failure
+from tests.support.tasks import task_definition
 
 QUEUE_ID = "tcw-test/worker"
 WORKER = {"workerGroup": "g", "workerId": "w", "tasks": 1}

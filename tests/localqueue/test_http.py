@@ -15,7 +15,9 @@ import taskcluster.aio
 
 from tcw.localqueue.http.routes import service_routes
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import assert_error_body, signed, task_definition
+from tests.support.localqueue import assert_error_body, signed, workers_seen
+from tests.support.tasks import task_definition
+from tests.support.waiting import wait_for
 
 QUEUE_ID = "tcw-test/worker"
 
@@ -175,18 +177,18 @@ def test_claim_work_stops_when_the_client_goes_away(make_local_queue: Any) -> No
         content_type="application/json",
     )
     host, port = local.root_url.removeprefix("http://").split(":")
+    queue = taskcluster.Queue(local.client_options())
     with socket.create_connection((host, int(port))) as raw:
         raw.sendall(
             f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nAuthorization: {sender.request_header}\r\n\r\n".encode()
             + body
         )
-        time.sleep(0.3)  # the poll is now waiting; closing the socket hangs up
-    time.sleep(0.2)
-    queue = taskcluster.Queue(local.client_options())
+        wait_for(lambda: workers_seen(queue, "tcw-test/worker"))  # the poll is waiting; closing hangs up
+    time.sleep(0.2)  # the queue's noticing a hang-up has no signal to wait for
     task_id = taskcluster.slugId()
     queue.createTask(task_id, task_definition())
-    time.sleep(0.3)
+    time.sleep(0.3)  # what is tested is that nothing happens: give a wrong claim the time it would take
     assert queue.status(task_id)["status"]["state"] == "pending"
 
 
@@ -208,7 +210,8 @@ def test_stopping_answers_waiting_long_polls_at_once(make_local_queue: Any) -> N
     body = {"workerGroup": "g", "workerId": "w", "tasks": 1}
     poll = threading.Thread(target=lambda: answers.append(queue.claimWork("tcw-test/worker", body)))
     poll.start()
-    time.sleep(0.3)
+    observer = taskcluster.Queue(local.client_options())  # not the polling thread's client
+    wait_for(lambda: workers_seen(observer, "tcw-test/worker"))  # the poll is waiting
     started = time.monotonic()
     local.stop()
     poll.join(5)

@@ -3,6 +3,7 @@ resolve, retries, cancel, rerun, schedule, dependencies, priorities, claim expir
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,9 @@ import pytest
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.queue import MakeLocalQueue, api_failure, from_now, task_definition, wait_for
+from tests.support.localqueue import MakeLocalQueue, api_failure, from_now
+from tests.support.tasks import task_definition
+from tests.support.waiting import wait_for
 
 QUEUE_ID = "tcw-test/worker"
 WORKER = {"workerGroup": "group", "workerId": "worker-1"}
@@ -24,7 +27,7 @@ def claim_one(queue: Any, task_queue_id: str = QUEUE_ID) -> dict[str, Any]:
 
 
 def create(queue: Any, **overrides: Any) -> str:
-    task_id = taskcluster.slugId()
+    task_id: str = taskcluster.slugId()
     queue.createTask(task_id, task_definition(**overrides))
     return task_id
 
@@ -216,7 +219,7 @@ def test_deadline_resolves_pending_and_unscheduled_tasks(queue_client: Any) -> N
     blocked = create(queue_client, deadline=soon, dependencies=[pending])
     assert queue_client.status(blocked)["status"]["state"] == "unscheduled"
     for task_id in (pending, blocked):
-        status = wait_for(lambda t=task_id: _resolved(queue_client, t))
+        status = wait_for(functools.partial(_resolved, queue_client, task_id))
         assert status["state"] == "exception"
         assert status["runs"][-1]["reasonResolved"] == "deadline-exceeded"
     assert status_code(lambda: queue_client.rerunTask(pending)) == 409

@@ -22,8 +22,8 @@ import taskcluster.aio.upload
 import taskcluster.download
 import taskcluster.upload
 
-from tests.fixtures.queue import from_now
-from tests.fixtures.references import SchemaCheck
+from tests.support.localqueue import from_now
+from tests.support.references import SchemaCheck
 
 PROJECT = "tcw-tests"
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import taskcluster
 
-from tests.fixtures.queue import MakeLocalQueue, task_definition
+from tests.support.localqueue import MakeLocalQueue
+from tests.support.tasks import task_definition
 
 QUEUE_ID = "tcw-test/worker"
 

@@ -21,8 +21,10 @@ import taskcluster
 from tcw.localqueue import deployment
 from tcw.localqueue.core.errors import InputValidationError
 from tcw.localqueue.http.routes import service_routes
-from tests.fixtures.queue import from_now, task_definition
-from tests.fixtures.references import References
+from tests.localqueue import worker_manager_bodies
+from tests.support.localqueue import from_now
+from tests.support.references import References
+from tests.support.tasks import task_definition
 
 pytestmark = pytest.mark.conformance
 
@@ -94,6 +96,7 @@ VALID: dict[tuple[str, str], list[Any]] = {
         {"acceptDownloadMethods": {}},
     ],
 }
+VALID.update(worker_manager_bodies.VALID)
 
 
 def _task(**changes: Any) -> dict[str, Any]:
@@ -171,6 +174,7 @@ BROKEN: dict[tuple[str, str], list[Any]] = {
         {"acceptDownloadMethods": {"other": True}},
     ],
 }
+BROKEN.update(worker_manager_bodies.BROKEN)
 
 OTHER_TYPE = {str: 7, int: "7", float: "7.5", bool: "true", dict: [], list: {}, type(None): 0}
 UNEXPECTED = "tcwUnexpected"

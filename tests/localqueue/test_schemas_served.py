@@ -10,8 +10,8 @@ import requests
 
 from tcw.config import LocalQueueSettings
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.cli import RunCli
-from tests.fixtures.queue import MakeLocalQueue
+from tests.support.cli import RunCli
+from tests.support.localqueue import MakeLocalQueue
 
 
 def test_schemas_are_served_read_only_from_the_directory(

@@ -115,6 +115,7 @@ def test_scope_table_matches_the_official_reference(references: Any, service: st
 
 def test_scope_table_names_only_methods_the_reference_or_the_client_knows(references: Any) -> None:
     official = set(references.api("queue")) | set(references.api("object"))
+    official |= set(references.api("worker-manager"))
     assert set(SCOPE_EXPRESSIONS) - official <= set(taskcluster.Queue.funcinfo) | set(
         taskcluster.Object.funcinfo
     )

@@ -25,7 +25,8 @@ from taskcluster.exceptions import TaskclusterAuthFailure, TaskclusterRestFailur
 
 from tcw.localqueue.server import ISSUER_CLIENT_ID, LocalQueue
 from tcw.localqueue.storage import database, schema
-from tests.fixtures.queue import MakeLocalQueue, task_definition
+from tests.support.localqueue import MakeLocalQueue
+from tests.support.tasks import task_definition
 
 NOBODY = 65534
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="becoming another user needs root")

@@ -10,7 +10,8 @@ import pytest
 import taskcluster
 from taskcluster.exceptions import TaskclusterRestFailure
 
-from tests.fixtures.queue import from_now, task_definition
+from tests.support.localqueue import from_now
+from tests.support.tasks import task_definition
 
 PROVISIONER, WORKER_TYPE = "tcw-test", "worker"
 QUEUE_ID = f"{PROVISIONER}/{WORKER_TYPE}"

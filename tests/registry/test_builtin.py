@@ -10,7 +10,7 @@ from jsonschema.validators import validator_for
 
 from tcw.config import RegistrySettings
 from tcw.registry import UnknownSchema, builtin_schema, load_registry, render_problems_text
-from tests.registry.helpers import DATA, load_data, problems_as_tuples
+from tests.support.schemas import DATA, load_data, problems_as_tuples
 
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "tcw" / "registry" / "schemas"
 BUILTIN_NAMES = sorted(path.stem for path in BUILTIN_DIR.glob("*.json"))

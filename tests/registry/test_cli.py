@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tcw.localqueue.server import LocalQueue
-from tests.fixtures.cli import RunCli
-from tests.registry.helpers import DATA, write_json
+from tests.support.cli import RunCli
+from tests.support.schemas import DATA, write_json
 
 
 @pytest.fixture
@@ -219,7 +219,7 @@ def test_a_tie_in_the_registry_is_a_config_error(run_cli: RunCli, registry_dir: 
 def test_live_tasks_by_id(run_cli: RunCli, local_queue: Any, registry_dir: Path) -> None:
     import taskcluster
 
-    from tests.fixtures.queue import task_definition
+    from tests.support.tasks import task_definition
 
     queue = taskcluster.Queue(local_queue.client_options())
     good, bad = taskcluster.slugId(), taskcluster.slugId()

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from tcw.config import RegistrySettings
 from tcw.registry import PayloadProblem, Registry, RegistryEntry, builtin_schema, load_registry
-from tests.fixtures.cli import RunCli
-from tests.fixtures.references import References
-from tests.registry.helpers import write_json
+from tests.support.cli import RunCli
+from tests.support.references import References
+from tests.support.schemas import write_json
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
 JSON = st.recursive(

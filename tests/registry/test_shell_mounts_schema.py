@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from tcw.registry.registry import builtin_schema
-from tests.fixtures.references import References
+from tests.support.references import References
 
 GW_SCHEMA = "schemas/generic-worker/multiuser_posix.json"
 TASK_ID = "fSb5oxrnSeOa5jWv3Ptk3Q"

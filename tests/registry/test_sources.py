@@ -10,7 +10,7 @@ import pytest
 from tcw.config import RegistrySettings
 from tcw.errors import ConfigError
 from tcw.registry import load_registry
-from tests.registry.helpers import serve_directory, write_json
+from tests.support.schemas import serve_directory, write_json
 
 SMALL = {
     "$schema": "http://json-schema.org/draft-07/schema#",

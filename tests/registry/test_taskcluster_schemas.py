@@ -11,8 +11,8 @@ import pytest
 from tcw.config import LocalQueueSettings, RegistrySettings
 from tcw.localqueue.server import LocalQueue
 from tcw.registry import Registry, load_registry, render_problems_text
-from tests.fixtures.references import References
-from tests.registry.helpers import problems_as_tuples, write_json
+from tests.support.references import References
+from tests.support.schemas import problems_as_tuples, write_json
 
 # registry key -> the official schema file
 SCHEMAS = {

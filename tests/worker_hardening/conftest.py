@@ -22,8 +22,6 @@ from typing import Any
 import pytest
 import requests
 
-from tests.engine.conftest import queue, worker_config  # noqa: F401  (fixtures used here)
-
 MakeUser = Callable[[str], pwd.struct_passwd]
 
 

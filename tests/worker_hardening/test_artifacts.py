@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, shell
+from tests.support.tasks import create_task, last_run, shell
+from tests.support.worker import MakeConfig, run_worker
 from tests.worker_hardening.conftest import artifact
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from tests.fixtures.cli import RunCli
+from tests.support.cli import RunCli
 
 
 def test_a_task_file_nested_5000_deep_is_a_one_line_error(run_cli: RunCli, tmp_path: Path) -> None:

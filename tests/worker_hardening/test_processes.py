@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import TASK_QUEUE, MakeConfig, create_task, last_run, run_worker, shell, worker_env
-from tests.fixtures.cli import tcw_process
+from tests.support.cli import tcw_process
+from tests.support.tasks import TASK_QUEUE, create_task, last_run, shell
+from tests.support.worker import MakeConfig, run_worker, worker_env
 from tests.worker_hardening.conftest import escaping_writer, running, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="cgroups and prctl are Linux's")

@@ -12,16 +12,9 @@ import yaml
 
 from tcw.config import load_config
 from tcw.errors import ConfigError, UsageError
-from tests.engine.conftest import (
-    SHELL_SCHEMA,
-    TASK_QUEUE,
-    MakeConfig,
-    create_task,
-    last_run,
-    run_worker,
-    shell,
-)
-from tests.fixtures.cli import tcw_process
+from tests.support.cli import tcw_process
+from tests.support.tasks import TASK_QUEUE, create_task, last_run, shell
+from tests.support.worker import SHELL_SCHEMA, MakeConfig, run_worker
 from tests.worker_hardening.conftest import MakeHostDir, MakeUser, artifact, needs_root
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 import pytest
 
 from tcw.errors import UsageError
-from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, shell
+from tests.support.tasks import create_task, last_run, shell
+from tests.support.worker import MakeConfig, run_worker
 from tests.worker_hardening.conftest import MakeHostDir, MakeUser, artifact, as_user
 
 SECRET = "the worker's own secret\n"
@@ -43,7 +45,7 @@ async def test_a_work_root_another_user_made_is_refused_and_its_symlinks_never_w
 
     with pytest.raises(UsageError, match=f"owned by uid {evil.pw_uid}"):
         await run_worker(worker_config(local_queue, work_root=str(root), max_tasks=1))
-    assert secret.read_text() == SECRET
+    assert await asyncio.to_thread(secret.read_text) == SECRET
     assert last_run(queue, task_id) == "pending"
 
 
@@ -91,4 +93,4 @@ async def test_a_task_swapping_its_log_for_a_symlink_or_linking_a_file_uploads_n
     assert last_run(queue, task_id) == "failed"
     for name in ("public/logs/live_backing.log", "public/leak.txt", "public/sym.txt"):
         assert SECRET.strip() not in artifact(queue, task_id, name).text, name
-    assert secret.read_text() == SECRET
+    assert await asyncio.to_thread(secret.read_text) == SECRET

@@ -29,7 +29,7 @@ FreeSpace = Callable[[], int]
 class Collection:
     removed: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)  # wanted to go, but a run is using it
-    free: int = 0  # bytes free afterwards
+    free: int | None = None  # bytes free afterwards; None when there was nothing to look at
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ def collect(root: Path, min_free: int, free_space: FreeSpace | None = None) -> C
     store_lock = store.try_collect()
     try:
         _drop_garbage(root, caches, store if store_lock else None)
-        result.free = probe()
-        if result.free >= min_free:
+        result.free = free = probe()
+        if free >= min_free:
             return result
         candidates: list[tuple[float, CacheInstance | StoreEntry]] = [
             (instance.last_used, instance) for instance in caches.instances() if instance.state == CLEAN
@@ -71,8 +71,8 @@ def collect(root: Path, min_free: int, free_space: FreeSpace | None = None) -> C
                     f"stored {candidate.kind} {candidate.path.name} ({candidate.size} bytes)"
                 )
             fsutil.empty_trash(root / "trash")
-            result.free = probe()
-            if result.free >= min_free:
+            result.free = free = probe()
+            if free >= min_free:
                 break
         return result
     finally:

@@ -10,6 +10,7 @@ that still fails after the client's retries is resource-unavailable.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from dataclasses import dataclass
@@ -75,12 +76,14 @@ async def fetch(ctx: TaskContext, store: ContentStore, content: Content, *, retr
     temporary = store.temporary()
     ctx.log.info("Downloading %s", content.describe())
     try:
-        with open(temporary, "wb") as file:
+        file = await asyncio.to_thread(open, temporary, "wb")
+        try:
             writer = _HashingFile(file)
-            try:
-                await _download(ctx, content, writer, retries)
-            except client_failures() as error:
-                raise _outcome(content.describe(), error) from error
+            await _download(ctx, content, writer, retries)
+        except client_failures() as error:
+            raise _outcome(content.describe(), error) from error
+        finally:
+            file.close()
         digest = writer.hash.hexdigest()
         _check_digest(content, digest)
         return Fetched(store.add_blob(temporary, digest, key), digest, downloaded=True)

@@ -140,7 +140,7 @@ class MountManager:
         result = await asyncio.to_thread(disk.collect, self._root, self.settings.min_free_bytes)
         for removed in result.removed:
             log.info("disk: collected %s", removed)
-        if result.free < self.settings.min_free_bytes:
+        if result.free is not None and result.free < self.settings.min_free_bytes:
             log.warning(
                 "disk: %d MiB free under %s, below the minimum of %d MiB (in use: %s)",
                 result.free // MIB,
@@ -253,7 +253,7 @@ class MountManager:
 async def _store_in_use(store: ContentStore) -> fsutil.Lock:
     """The store's shared lock, polled rather than waited for in a thread: a cancelled run must not
     leave a thread that takes the lock later and holds it for ever. Collection holds it briefly."""
-    while (lock := store.try_use()) is None:
+    while (lock := store.try_use()) is None:  # noqa: ASYNC110 (a flock between processes: no Event)
         await asyncio.sleep(0.05)
     return lock
 

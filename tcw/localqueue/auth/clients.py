@@ -25,6 +25,7 @@ ROOT_CLIENT_ID = "root"
 ANONYMOUS_ROLE_SCOPE = "assume:anonymous"
 UPLOAD_CREDENTIALS_LIFETIME = timedelta(hours=24)
 DOWNLOAD_CREDENTIALS_LIFETIME = timedelta(hours=1)
+WORKER_CREDENTIALS_BACKDATE = timedelta(minutes=15)
 
 # Taskcluster's clientId pattern (auth service, schemas/constants.yml).
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9!@/:.+|_-]+$")
@@ -188,6 +189,36 @@ def issue_download_credentials(
     return _temporary_credentials(
         issuer, name, start, start + DOWNLOAD_CREDENTIALS_LIFETIME, [f"object:download:{object_name}"]
     )
+
+
+def issue_worker_credentials(
+    issuer: Client,
+    *,
+    provider_id: str,
+    worker_pool_id: str,
+    worker_group: str,
+    worker_id: str,
+    expires: datetime,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """What registerWorker and reregisterWorker return: the worker's own credentials until ``expires``,
+    with the scopes worker-manager grants (services/worker-manager/src/util.js createCredentials); they
+    start 15 minutes back, as there, to absorb clock skew."""
+    pool, worker = worker_pool_id, f"{worker_group}/{worker_id}"
+    scopes = [
+        f"assume:worker-type:{pool}",
+        f"assume:worker-pool:{pool}",
+        f"assume:worker-id:{worker}",
+        f"queue:worker-id:{worker}",
+        f"secrets:get:worker-type:{pool}",
+        f"secrets:get:worker-pool:{pool}",
+        f"queue:claim-work:{pool}",
+        f"worker-manager:remove-worker:{pool}/{worker}",
+        f"worker-manager:reregister-worker:{pool}/{worker}",
+        f"worker-manager:should-worker-terminate:{pool}/{worker}",
+    ]
+    name = f"worker/{provider_id}/{pool}/{worker}"
+    return _temporary_credentials(issuer, name, _utc(now) - WORKER_CREDENTIALS_BACKDATE, expires, scopes)
 
 
 def _temporary_credentials(

@@ -53,15 +53,12 @@ class QueueState:
         for task_queue_id in list(self._waiters):
             self.notify_pending(task_queue_id)
 
-    async def wait_for_pending(self, task_queue_id: str, timeout: float) -> None:
-        """Return when ``notify_pending`` names the queue, or after ``timeout`` seconds."""
+    async def wait_for_pending(self, task_queue_id: str) -> None:
+        """Return once ``notify_pending`` names the queue; callers bound the wait (``asyncio.timeout``)."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(task_queue_id, set()).add(waiter)
         try:
-            async with asyncio.timeout(max(timeout, 0)):
-                await waiter
-        except TimeoutError:
-            pass
+            await waiter
         finally:
             waiting = self._waiters.get(task_queue_id)
             if waiting is not None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tcw.config import Config
-from tests.engine.conftest import MakeConfig
+from tests.support.worker import MakeConfig
 
 
 @pytest.fixture

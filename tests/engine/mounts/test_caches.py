@@ -8,11 +8,11 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from tcw import tasks
 from tcw.executors.mounts import disk
 from tcw.executors.mounts.caches import CLEAN, CacheStore
 from tcw.executors.mounts.fsutil import tree_size
-from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, shell, task_definition
+from tests.support.tasks import create_task, last_run, shell
+from tests.support.worker import MakeConfig, run_worker
 
 CACHE_SCOPE = "generic-worker:cache:build"
 # What deployments give their anonymous role, so that public artifacts need no scope of the task's.
@@ -21,9 +21,7 @@ PUBLIC_ARTIFACTS = ("queue:get-artifact:public/*",)
 
 def cache_task(queue: Any, *commands: str, scopes: tuple[str, ...] = (CACHE_SCOPE,), **extra: Any) -> str:
     payload = shell(*commands, mounts=[{"cacheName": "build", "directory": "cache"}], **extra)
-    definition = task_definition(payload)
-    definition["scopes"] = list(scopes)
-    return tasks.create_task(queue, definition)
+    return create_task(queue, payload, scopes=list(scopes))
 
 
 def log_of(queue: Any, task_id: str) -> str:
@@ -113,9 +111,8 @@ async def test_a_private_artifact_is_read_with_the_tasks_scopes_only(
     producer = create_task(queue, {})
     await run_worker(worker_config(local_queue, max_tasks=1), produce)
     mounts = [{"file": "s", "content": {"taskId": producer, "artifact": "private/secret.txt"}}]
-    allowed = task_definition(shell("grep -q secret s", mounts=mounts))
-    allowed["scopes"] = ["queue:get-artifact:private/*"]
-    allowed_id = tasks.create_task(queue, allowed)
+    scopes = ["queue:get-artifact:private/*"]
+    allowed_id = create_task(queue, shell("grep -q secret s", mounts=mounts), scopes=scopes)
     await run_worker(worker_config(local_queue, max_tasks=1))
     assert last_run(queue, allowed_id) == "completed", log_of(queue, allowed_id)
 

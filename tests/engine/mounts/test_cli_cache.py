@@ -6,16 +6,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tcw import tasks
 from tcw.executors.shell import ShellExecutor
-from tests.engine.conftest import MakeConfig, last_run, run_worker, shell, task_definition
-from tests.fixtures.cli import RunCli
+from tests.support.cli import RunCli
+from tests.support.tasks import create_task, last_run, shell
+from tests.support.worker import MakeConfig, run_worker
 
 
 def cache_task(queue: Any, command: str, name: str = "build") -> str:
-    definition = task_definition(shell(command, mounts=[{"cacheName": name, "directory": "c"}]))
-    definition["scopes"] = [f"generic-worker:cache:{name}"]
-    return tasks.create_task(queue, definition)
+    payload = shell(command, mounts=[{"cacheName": name, "directory": "c"}])
+    return create_task(queue, payload, scopes=[f"generic-worker:cache:{name}"])
 
 
 async def test_list_and_purge_what_a_worker_kept(

@@ -10,9 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.engine.conftest import MakeConfig, create_task, last_run, run_worker, shell
 from tests.engine.faultproxy import FaultProxy, Faults
 from tests.engine.mounts.test_caches import PUBLIC_ARTIFACTS
+from tests.support.tasks import create_task, last_run, shell
+from tests.support.worker import MakeConfig, run_worker
 
 
 @dataclass

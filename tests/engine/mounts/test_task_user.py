@@ -7,8 +7,8 @@ import io
 import tarfile
 from typing import Any
 
-from tcw import tasks
-from tests.engine.conftest import MakeConfig, last_run, run_worker, shell, task_definition
+from tests.support.tasks import create_task, last_run, shell
+from tests.support.worker import MakeConfig, run_worker
 from tests.worker_hardening.conftest import MakeHostDir, MakeUser, artifact, host_dir, make_user
 
 __all__ = ["host_dir", "make_user"]  # fixtures used here
@@ -38,14 +38,8 @@ async def test_a_task_user_writes_its_cache_and_files_but_not_the_store(
         " && ! (echo x >> ro/bin/tool.txt) 2>/dev/null"
         f" && ! ls {work}/mounts > /dev/null 2>&1"
     )
-    definitions = [
-        task_definition(shell(probe, mounts=mounts)),
-        task_definition(shell("grep -q mine caches/c/file", mounts=mounts[:1])),
-    ]
-    ids = []
-    for definition in definitions:
-        definition["scopes"] = ["generic-worker:cache:c"]
-        ids.append(tasks.create_task(queue, definition))
+    payloads = [shell(probe, mounts=mounts), shell("grep -q mine caches/c/file", mounts=mounts[:1])]
+    ids = [create_task(queue, payload, scopes=["generic-worker:cache:c"]) for payload in payloads]
     config = worker_config(local_queue, max_tasks=2, task_user=user.pw_name, work_root=str(work))
     await run_worker(config)
     for task_id in ids:

@@ -9,8 +9,9 @@ import pytest
 
 from tcw.executors.mounts.caches import CacheStore
 from tcw.executors.shell import ShellExecutor
-from tests.executors.conftest import MakeRun
 from tests.executors.mounts.conftest import Entry, b64, shell_payload, tar_bytes
+from tests.support.task_runs import MakeRun
+from tests.support.waiting import until
 
 SCOPES = ["generic-worker:cache:shared"]
 MOUNTS = [{"cacheName": "shared", "directory": "cache"}]
@@ -27,8 +28,7 @@ async def test_a_second_task_gets_a_fresh_cache_while_the_first_holds_it(
         scopes=SCOPES,
     )
     first = asyncio.create_task(executor(holder.ctx))
-    while not (tmp_path / "held").exists():
-        await asyncio.sleep(0.02)
+    await until((tmp_path / "held").exists, within=30)
     other = shell_payload("test ! -e cache/mine && touch cache/other", mounts=MOUNTS)
     second = make_run(other, scopes=SCOPES)
     await asyncio.wait_for(executor(second.ctx), timeout=30)  # it did not wait for the first
@@ -63,8 +63,7 @@ async def test_a_cancelled_run_purges_its_cache(
     waiting = f"touch cache/half && touch {tmp_path}/held && sleep 30"
     run = make_run(shell_payload(waiting, mounts=MOUNTS), scopes=SCOPES)
     job = asyncio.create_task(executor(run.ctx))
-    while not (tmp_path / "held").exists():
-        await asyncio.sleep(0.02)
+    await until((tmp_path / "held").exists, within=30)
     run.ctx.cancelled.set()  # the claim was lost, or the worker is stopping
     with pytest.raises(WorkerShutdown):
         await asyncio.wait_for(job, timeout=30)

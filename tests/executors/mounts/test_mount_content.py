@@ -12,8 +12,8 @@ import pytest
 
 from tcw.executors.api import MalformedPayload
 from tcw.executors.shell import ShellExecutor
-from tests.executors.conftest import MakeRun
 from tests.executors.mounts.conftest import Entry, Served, b64, sha256, shell_payload, tar_bytes
+from tests.support.task_runs import MakeRun
 
 
 async def test_file_mounts_from_raw_base64_and_a_url(

@@ -9,8 +9,8 @@ import pytest
 
 from tcw.executors.api import MalformedPayload
 from tcw.executors.shell import ShellExecutor
-from tests.executors.conftest import MakeRun
 from tests.executors.mounts.conftest import Entry, b64, shell_payload, tar_bytes
+from tests.support.task_runs import MakeRun
 
 HOSTILE = {
     "dot-dot entry": ([Entry("../escaped.txt", b"out")], re.escape("'..'")),

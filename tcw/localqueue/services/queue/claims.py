@@ -6,6 +6,7 @@ until that time, and records the worker as seen. A lapsed claim is resolved by t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -116,10 +117,11 @@ async def claim_work(call: ApiCall) -> Any:
     wanted = 0 if workers.quarantined(state, quarantine_until) else call.body.get("tasks", 1)
     while True:
         claims = claim_pending(state, task_queue_id, worker_group, worker_id, wanted) if wanted else []
-        remaining = give_up_at - loop.time()
-        if claims or remaining <= 0 or state.closing:
+        if claims or loop.time() >= give_up_at or state.closing:
             return {"tasks": claims}
-        await state.wait_for_pending(task_queue_id, remaining)
+        with contextlib.suppress(TimeoutError):  # time is up: one last look, then answer
+            async with asyncio.timeout_at(give_up_at):
+                await state.wait_for_pending(task_queue_id)
 
 
 async def claim_task(call: ApiCall) -> Any:

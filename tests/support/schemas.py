@@ -1,4 +1,5 @@
-"""Small helpers shared by the registry tests: writing schema directories and serving them over HTTP."""
+"""Schema files for the registry tests: writing schema directories, reading tests/registry/data, and
+serving a directory over HTTP."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "registry" / "data"  # schema files the registry tests read
 
 
 def write_json(path: Path, content: Any) -> Path:

@@ -15,10 +15,11 @@ from typing import Any
 import slugid
 import taskcluster.aio
 
-from tests.fixtures.queue import task_definition
+from tests.support.tasks import task_definition
 
 # How a simulated worker ends a claimed run.
 COMPLETED, FAILED, ABANDON = "completed", "failed", "abandon"
+EXPIRY_WAIT = 15.0  # seconds `wait_pending_again` gives the queue to expire abandoned claims
 
 
 class Seeder:
@@ -41,7 +42,7 @@ class Seeder:
 
     async def create_tasks(self, count: int, task_group_id: str, retries: int = 3) -> list[str]:
         async def create(index: int) -> str:
-            task_id = slugid.nice()
+            task_id: str = slugid.nice()
             async with self.slots:
                 definition = task_definition(
                     self.task_queue_id, taskGroupId=task_group_id, retries=retries, schedulerId="tcw-tests"
@@ -84,18 +85,23 @@ class Seeder:
         await asyncio.gather(*(self.resolve(c, o) for c, o in zip(claims, outcomes, strict=True)))
         return [(c["status"]["taskId"], c["runId"]) for c in claims]
 
-    async def wait_pending_again(self, task_ids: Sequence[str], timeout: float = 15.0) -> None:
-        """Wait until each task's last run is a pending retry (its claim expired and the queue retried it)."""
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_pending_again(self, task_ids: Sequence[str]) -> None:
+        """Wait until each task's last run is a pending retry (its claim expired and the queue retried it),
+        for up to EXPIRY_WAIT seconds."""
         waiting = set(task_ids)
-        while waiting:
-            for task_id in list(waiting):
-                runs = (await self.queue.status(task_id))["status"]["runs"]
-                if len(runs) > 1 and runs[-1]["state"] == "pending":
-                    waiting.discard(task_id)
-            if waiting and asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"claims of {sorted(waiting)} did not expire within {timeout}s")
-            await asyncio.sleep(0.2)
+        try:
+            async with asyncio.timeout(EXPIRY_WAIT):
+                while waiting:
+                    for task_id in list(waiting):
+                        runs = (await self.queue.status(task_id))["status"]["runs"]
+                        if len(runs) > 1 and runs[-1]["state"] == "pending":
+                            waiting.discard(task_id)
+                    if waiting:
+                        await asyncio.sleep(0.2)
+        except TimeoutError:
+            raise AssertionError(
+                f"claims of {sorted(waiting)} did not expire within {EXPIRY_WAIT} s"
+            ) from None
 
 
 def outcomes(**counts: int) -> list[str]:
