@@ -22,7 +22,9 @@ counts its claims. Per run:
   skips it), and the requests the server logs (--server-logs, or from --upstream-running: nginx's access log
   also shows the calls the services make to each other, moto's log the S3 requests).
 
-Then min/median/max per kind, and ratios of medians against scriptworker's in the same run.
+Then min/median/max per kind, and ratios of medians against scriptworker's in the same run. The kinds
+tcw1live and tcw8live run tcw1 and tcw8 with live logs and /metrics on (`--live-log-port 0`); they are
+also compared with the same kind off (issue 13: at most 5% below), e.g. --kinds tcw1,tcw1live,tcw8,tcw8live.
 
 Usage: .venv/bin/python bench/engine_throughput.py [N] [ROUNDS] [options]   (default 200 tasks, 3 rounds;
 medians are compared, since a shared 2-core machine makes single runs vary by a factor of two)
@@ -95,6 +97,7 @@ class Kind:
     label: str
     capacity: int = 0  # 0: scriptworker
     storage: str = "object"
+    operator: bool = False  # live logs and /metrics on (`--live-log-port 0`), compared with the same kind off
 
 
 KINDS = {
@@ -105,10 +108,13 @@ KINDS = {
         Kind("tcw8", "tcw run --capacity 8", 8),
         # scriptworker uploads s3 artifacts (createArtifact + PUT); object (the default) takes 2 more calls.
         Kind("tcw8s3", "  same, s3 artifacts", 8, "s3"),
+        Kind("tcw1live", "  tcw1, live logs+metrics", 1, operator=True),
+        Kind("tcw8live", "  tcw8, live logs+metrics", 8, operator=True),
         Kind("sw", "scriptworker"),
     )
 }
 DEFAULT_KINDS = "tcw1,tcw8,tcw8s3,sw"
+OPERATOR_TARGET = 0.95  # issue 13: live logs and metrics on cost at most 5% of the throughput with them off
 TARGETS = {  # README (local queue) and issue 15 (a real deployment), ratios against scriptworker
     "local": {"tcw1": 1.5, "tcw8": 4.0},
     "deployment": {"tcw1": 1.8, "tcw8": 3.5},
@@ -183,9 +189,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--server-logs", default="", help="access logs with one request line per request")
     parser.add_argument("--upstream-running", type=Path, help="start-upstream.sh's RUNNING.txt: PIDs + logs")
     args = parser.parse_args()
-    unknown = set(args.kinds.split(",")) - set(KINDS)
-    if unknown or "sw" not in args.kinds.split(","):
-        parser.error(f"--kinds: unknown {sorted(unknown)}" if unknown else "--kinds needs sw, the baseline")
+    chosen = args.kinds.split(",")
+    unknown = set(chosen) - set(KINDS)
+    if unknown:
+        parser.error(f"--kinds: unknown {sorted(unknown)}")
+    if "sw" not in chosen and not any(KINDS[key].operator for key in chosen):
+        parser.error("--kinds needs sw, the baseline (or a *live kind, measured against its kind off)")
+    for key in chosen:
+        if KINDS[key].operator and operator_baseline(key) not in chosen:
+            parser.error(f"--kinds: {key} is measured against {operator_baseline(key)}: add it")
     if args.direct and args.relay_delay_ms:
         parser.error("--relay-delay-ms needs the relay (drop --direct)")
     return args
@@ -299,6 +311,9 @@ def run_tcw(target: Deployment, kind: Kind, worker_type: str, count: int, work: 
     env["TCW_WORKER_ALLOW_ROOT_TASKS"] = "true"  # the bench's own no-op tasks, also when it runs as root
     command = [sys.executable, "-m", "tcw", "-q", "--root-url", target.root_url, "run"]
     command += ["--task-queue", f"{PROVISIONER}/{worker_type}", "--capacity", str(kind.capacity)]
+    if kind.operator:  # /metrics and /healthz are served beside the live logs
+        env["TCW_WORKER_LISTEN_ADDRESS"] = "127.0.0.1"
+        command += ["--live-log-port", "0"]
     command += ["--max-tasks", str(count), "--work-root", str(work / "work")]
     work.mkdir(parents=True)
     return run_measured(command, env, work / "tcw.log")
@@ -468,18 +483,42 @@ def report(results: dict[str, list[Figures]], targets: dict[str, float]) -> None
             spread([sum(f.calls.values()) for f in runs]) if runs[0].calls else "-",
         )
         print(f"  {runs[0].kind.label:22s} " + "".join(f"{cell:>22s}" for cell in cells))
-    baseline = results["sw"]
-    base_span = statistics.median(f.tasks_per_second for f in baseline)
-    base_wall = statistics.median(f.wall_tasks_per_second for f in baseline)
-    print("ratios of medians against scriptworker, same run (tasks/s; wall):")
-    for key, runs in results.items():
-        if key == "sw":
-            continue
-        span = statistics.median(f.tasks_per_second for f in runs) / base_span
-        wall = statistics.median(f.wall_tasks_per_second for f in runs) / base_wall
-        target = f"   (target >= {targets[key]:g}x)" if key in targets else ""
-        print(f"  {runs[0].kind.label:22s} {span:5.2f}x; wall {wall:5.2f}x{target}")
+    if "sw" in results:
+        print("ratios of medians against scriptworker, same run (tasks/s; wall):")
+        for key, runs in results.items():
+            if key != "sw":
+                print(
+                    f"  {runs[0].kind.label:22s} {ratios(runs, results['sw'])}{target_note(targets.get(key))}"
+                )
+    operator_kinds = [key for key in results if KINDS[key].operator]
+    if operator_kinds:
+        print("live logs + metrics on, against the same kind off, same run (tasks/s; wall):")
+        for key in operator_kinds:
+            off = operator_baseline(key)
+            print(
+                f"  {key:>10s} / {off:<8s} {ratios(results[key], results[off])}{target_note(OPERATOR_TARGET)}"
+            )
     report_breakdowns(results)
+
+
+def operator_baseline(key: str) -> str:
+    """The kind a ``*live`` kind is compared with: ``tcw8live`` -> ``tcw8``."""
+    return key.removesuffix("live")
+
+
+def ratios(runs: list[Figures], baseline: list[Figures]) -> str:
+    """Medians of tasks/s (first claim to last resolution) and wall tasks/s, as ratios to the baseline's."""
+    span = statistics.median(f.tasks_per_second for f in runs) / statistics.median(
+        f.tasks_per_second for f in baseline
+    )
+    wall = statistics.median(f.wall_tasks_per_second for f in runs) / statistics.median(
+        f.wall_tasks_per_second for f in baseline
+    )
+    return f"{span:5.2f}x; wall {wall:5.2f}x"
+
+
+def target_note(target: float | None) -> str:
+    return f"   (target >= {target:g}x)" if target is not None else ""
 
 
 def report_breakdowns(results: dict[str, list[Figures]]) -> None:
@@ -508,7 +547,7 @@ def main() -> int:
     args = parse_args()
     kinds = [KINDS[key] for key in args.kinds.split(",")]
     run_itself = true_runtime()
-    sw_version = scriptworker_version(ensure_scriptworker())
+    sw_version = scriptworker_version(ensure_scriptworker()) if "sw" in args.kinds.split(",") else "not run"
     with deployment(args) as (target, options), tempfile.TemporaryDirectory(prefix="tcw-bench-") as work:
         where = f"{options['rootUrl']}" if args.root_url else "a fresh local queue"
         route = "directly" if target.relay is None else f"through a relay adding {args.relay_delay_ms:g} ms"

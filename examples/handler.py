@@ -1,7 +1,8 @@
 """An example Python handler: a purpose-specific worker in a few lines.
 
-Run it from the repository root (so that ``examples`` is importable) with
-``python -m tcw run --task-queue tcw-demo/python --executor examples.handler:greet --accept-any-payload``.
+Run it from the repository root, as a file, with
+``tcw run --task-queue tcw-demo/python --executor examples/handler.py:greet --accept-any-payload``
+(it declares no payload schema, so its queue needs a registry entry or ``--accept-any-payload``).
 """
 
 from __future__ import annotations

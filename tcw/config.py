@@ -83,6 +83,24 @@ def _seconds(minimum: float, *, strict: bool = False) -> Rule:
 
 
 AT_LEAST_ONE: Rule = (lambda v: bool(v >= 1)), "must be at least 1"
+_PORT: Rule = (lambda v: 0 <= v <= 65535), "must be 0..65535"
+
+
+def _is_http_url(value: str) -> bool:
+    """``https://logs.example.com/worker-7``: a scheme, a host, an optional path."""
+    try:
+        parts = urllib.parse.urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and value.isprintable()
+        and " " not in value
+    )
+
+
 TASKCLUSTER_ID: Rule = _matches(ID_PATTERN, ID_RULE)
 
 
@@ -180,14 +198,16 @@ class WorkerSettings:
     keep_workdir: bool = setting(False, "Keep each run's work directory after the run.")
     executor: str = setting(
         "shell",
-        "Executor for tasks: a registered executor name (entry point group tcw.executors) or "
-        "module:function. Used when neither worker.executors nor the queue's registry entry names one.",
+        "Executor for tasks: a registered executor name (entry point group tcw.executors), "
+        "module:function or path/to/file.py:function. Used when neither worker.executors nor the queue's "
+        "registry entry names one.",
     )
     executors: Mapping[str, str] = setting(
         {}, "Executor per task queue: task queue id or glob (P/*) -> executor name or module:function."
     )
     accept_any_payload: bool = setting(
-        False, "Run payloads unchecked when the task queue has no payload schema in the registry."
+        False,
+        "Run payloads unchecked when the task queue has no payload schema (registry entry or executor's).",
     )
     artifact_storage: ArtifactStorage = setting(
         "object", "How artifacts are uploaded: object (the object service) or s3 (the queue's s3 type)."
@@ -235,6 +255,56 @@ class WorkerSettings:
         60.0,
         "Seconds between the worker's shouldWorkerTerminate questions to worker-manager.",
         rule=_seconds(0.1),
+    )
+    taskcluster_proxy: bool = setting(
+        False,
+        "Give shell tasks a taskcluster-proxy (TASKCLUSTER_PROXY_URL) unless their payload sets "
+        "features.taskclusterProxy.",
+    )
+    task_credentials_fd: bool = setting(
+        False,
+        "Pass shell tasks the claim's own credentials (worker-only scopes included) in the file descriptor "
+        "TASKCLUSTER_CREDENTIALS_FD, rewritten after each reclaim: only for tasks the worker trusts.",
+    )
+    live_log_port: int | None = setting(
+        None,
+        "Port of the live log server (0: any free port); public/logs/live.log points there while tasks run.",
+        shown_default="no live logs",
+        rule=_PORT,
+    )
+    live_log_url: str | None = setting(
+        None,
+        "Base URL published for live logs (e.g. an operator's TLS front); runs get <url>/log/<token>.",
+        shown_default="http://<host>:<live_log_port>",
+        rule=(_is_http_url, "must be an http(s) URL with a host"),
+    )
+    metrics_port: int | None = setting(
+        None,
+        "Port serving Prometheus /metrics and /healthz (0: any free port).",
+        shown_default="the live log server's port, when it runs",
+        rule=_PORT,
+    )
+    listen_address: str = setting("0.0.0.0", "Address the live log and metrics servers listen on.")
+    health_window: float = setting(
+        1200.0,
+        "/healthz answers 503 once no claimWork was answered and no reclaim landed for this many seconds "
+        "(keep it above the time between reclaims: 17 min on a deployment's default 20 min claims).",
+        rule=_seconds(0, strict=True),
+    )
+    min_free_disk_mb: int = setting(
+        0,
+        "Claim nothing while the work root's file system has less free space than this (MiB); 0: no check.",
+        rule=(lambda v: v >= 0, "must be 0 or more"),
+    )
+    progress_interval: float = setting(
+        60.0,
+        "Seconds between the progress lines (elapsed, task log size) logged for a running task; 0: none.",
+        rule=_seconds(0),
+    )
+    startup_timeout: float = setting(
+        30.0,
+        "Seconds `tcw run` and `claim-once` try to reach the deployment at start before exiting 5.",
+        rule=_seconds(0, strict=True),
     )
 
     @property

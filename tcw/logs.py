@@ -107,7 +107,9 @@ def configure_logging(verbosity: int = 0, log_format: str = "text", debug: bool 
     root.addHandler(handler)
     level = logging.DEBUG if debug else level_for(verbosity)
     root.setLevel(level)
-    # Third-party chatter: only its warnings (the client's "Retrying...") unless --debug, and nothing
-    # that -q has asked to hide.
+    # Third-party chatter: only its warnings unless --debug, and nothing that -q has asked to hide.
     for noisy in ("taskcluster", "mohawk", "aiohttp.access", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else max(logging.WARNING, level))
+    # The client's multi-line "Retrying..." warnings only under -v: the error that follows says it all.
+    if not debug and verbosity < 1:
+        logging.getLogger("taskcluster").setLevel(max(logging.ERROR, level))

@@ -35,6 +35,8 @@ SUBCOMMANDS: dict[str, str] = {
     "queue": "tcw.cli.queue:queue",
     "task": "tcw.cli.task:task",
     "cache": "tcw.cli.cache:cache",
+    "secret": "tcw.cli.secret:secret",
+    "status": "tcw.cli.status:status",
 }
 
 
@@ -196,7 +198,7 @@ def cli(ctx: click.Context) -> None:
     \b
     Exit codes:
       0  success
-      1  a task failed, a payload is invalid, or a worker is flagged
+      1  a task failed, a payload is invalid, a worker is flagged, or tcw status found no worker
       2  usage or configuration error
       3  a task resolved as exception
       4  claim-once found nothing to claim

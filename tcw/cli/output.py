@@ -9,12 +9,16 @@ gets a console too wide to wrap anything.
 from __future__ import annotations
 
 import sys
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
 
+import click
 from rich.console import Console
 from rich.errors import MarkupError
 from rich.table import Table
 from rich.text import Text
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 UNBOUNDED_WIDTH = 1_000_000  # columns of a console with no terminal: nothing is wrapped or cut
 
@@ -60,3 +64,10 @@ def _plain(cell: Any) -> str:
     else:
         text = str(cell)
     return " ".join(text.replace("\t", " ").splitlines())
+
+
+def format_option(help: str) -> Callable[[F], F]:
+    """``--format text|json`` (into ``output_format``), as every command that can print JSON takes it."""
+    return click.option(
+        "--format", "output_format", type=click.Choice(["text", "json"]), default="text", help=help
+    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -133,7 +134,14 @@ def exports(root_url: str, credentials: dict[str, str]) -> list[str]:
 @queue.command("env")
 @click.option("--db", default=None, help="The database of the queue (default: as for queue serve).")
 @click.option("--secrets-dir", default=None, help="Where its secrets are kept (default: as for queue serve).")
-def env(db: str | None, secrets_dir: str | None) -> None:
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0.0,
+    metavar="S",
+    help="Wait up to S seconds for a queue still starting (`tcw queue serve &` just before) [default: 0].",
+)
+def env(db: str | None, secrets_dir: str | None, wait: float) -> None:
     """Print the exports that point Taskcluster clients at the local queue, with its root credentials.
 
     Use it as `eval "$(tcw queue env)"`. It reads the root credentials from the queue's private secrets
@@ -145,6 +153,26 @@ def env(db: str | None, secrets_dir: str | None) -> None:
     config = pass_state(click.get_current_context()).load(
         **{"queue.db": db, "queue.secrets_dir": secrets_dir}
     )
-    root_url, credentials = root_environment(config.queue)
+    root_url, credentials = _when_started(lambda: root_environment(config.queue), wait)
     for line in exports(root_url, credentials):
         click.echo(line)
+
+
+T = TypeVar("T")
+
+
+def _when_started(read: Callable[[], T], wait: float) -> T:
+    """``read()``, tried again for up to ``wait`` seconds while it finds no started queue (UsageError):
+    pasted in order, `tcw queue serve &` may not have made its database yet."""
+    import time
+
+    from tcw.errors import UsageError
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return read()
+        except UsageError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)

@@ -30,7 +30,8 @@ _IDENTITY_OPTIONS = (
         "--executor",
         metavar="NAME|MODULE:FUNCTION",
         help=(
-            "Executor for tasks: shell, an entry point in tcw.executors, or module:function. Precedence: "
+            "Executor for tasks: shell, an entry point in tcw.executors, module:function, or "
+            "path/to/file.py:function. Precedence: "
             "the config's per-queue worker.executors, then the executor of the queue's registry entry, "
             "then this (worker.executor) [default: shell]."
         ),
@@ -42,8 +43,8 @@ _IDENTITY_OPTIONS = (
         is_flag=True,
         default=None,
         help=(
-            "Run payloads unchecked when the task queue has no payload schema in the registry "
-            "(otherwise the worker refuses to start)."
+            "Run payloads unchecked when the task queue has no payload schema, neither in the registry "
+            "nor declared by its executor (otherwise the worker refuses to start)."
         ),
     ),
 )
@@ -113,6 +114,23 @@ def load_worker_config(
         "TCW_WORKER_STATIC_SECRET) and serve its task queue (worker.worker_pool)."
     ),
 )
+@click.option(
+    "--live-log-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve running tasks' logs here (0: any free port) and publish public/logs/live.log [default: off].",
+)
+@click.option(
+    "--live-log-url",
+    metavar="URL",
+    help="Base URL published for live logs, e.g. a TLS front [default: http://<host>:<live log port>].",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve Prometheus /metrics and /healthz here [default: on the live log port, if any].",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -123,14 +141,24 @@ def run(
     idle_timeout: float | None,
     with_worker_runner: bool,
     worker_pool: str | None,
+    live_log_port: int | None,
+    live_log_url: str | None,
+    metrics_port: int | None,
     **options: Any,
 ) -> None:
     """Run the worker daemon: claim tasks from a task queue, run them, report them.
 
+    At start it checks that the deployment answers, for up to worker.startup_timeout seconds (30),
+    and exits 5 with one line when it does not; once running, it rides out outages. A long task logs
+    a progress line every worker.progress_interval seconds (60).
+
     The first SIGTERM or SIGINT stops claiming and lets running tasks finish for up to
     --shutdown-grace seconds; then (or at a second signal) they are killed and reported
     exception/worker-shutdown so the queue retries them. The daemon then exits 0, as it does
-    after --max-tasks tasks or --idle-timeout seconds without work.
+    after --max-tasks tasks or --idle-timeout seconds without work. SIGUSR1 drains: no new
+    claims, running tasks finish however long they take, then exit 0.
+
+    `tcw status` shows what the worker on a work root is doing.
     """
     flags: dict[str, Any] = {
         "worker.capacity": capacity,
@@ -138,6 +166,9 @@ def run(
         "worker.max_tasks": max_tasks,
         "worker.idle_timeout": idle_timeout,
         "worker.worker_pool": worker_pool,
+        "worker.live_log_port": live_log_port,
+        "worker.live_log_url": live_log_url,
+        "worker.metrics_port": metrics_port,
     }
     if with_worker_runner:
         from tcw.engine.under_runner import run_under_runner
@@ -146,7 +177,9 @@ def run(
             raise UsageError("--worker-pool: under worker-runner, the runner registers the worker")
         run_under_runner(lambda: load_runner_config(ctx, options, **flags), load_executor)
         return
-    from tcw.engine.daemon import prepare, run_daemon
+    import logging
+
+    from tcw.engine.daemon import prepare, run_daemon, summarise
     from tcw.executors.loader import resolve_executor
 
     config = pool_queue(load_worker_config(ctx, options, **flags))
@@ -155,7 +188,9 @@ def run(
 
         run_in_pool(config, resolve_executor)
         return
-    run_daemon(config, prepare(config, resolve_executor))
+    records = run_daemon(config, prepare(config, resolve_executor))
+    if not logging.getLogger("tcw.engine.daemon").isEnabledFor(logging.INFO):  # -q hid its last log line
+        click.echo(f"worker stopped: {summarise(records)}", err=True)
 
 
 def load_executor(spec: str, config: Config) -> Executor:

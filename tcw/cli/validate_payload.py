@@ -14,6 +14,9 @@ from tcw.errors import UsageError
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
+    from tcw.config import Config
+    from tcw.registry import Registry, RegistryEntry
+    from tcw.registry.checker import QueueEntry
     from tcw.registry.documents import Document
 
 
@@ -32,6 +35,24 @@ def complete_registry_keys(
     from click.shell_completion import CompletionItem
 
     return [CompletionItem(key) for key in keys if key.startswith(incomplete)]
+
+
+def _as_the_worker_would(config: Config) -> QueueEntry:
+    """A queue's schema as `tcw run` would choose it: its registry entry, else its executor's declared one."""
+
+    def entry_for(registry: Registry, task_queue_id: str) -> RegistryEntry:
+        from tcw.engine.payload import queue_schema
+        from tcw.executors.loader import resolve_executor
+
+        entry = queue_schema(config, task_queue_id, resolve_executor, registry).entry
+        if entry is None:
+            raise UsageError(
+                f"no payload schema for task queue {task_queue_id}: its worker runs payloads unchecked "
+                "(worker.accept_any_payload)"
+            )
+        return entry
+
+    return entry_for
 
 
 def _epilog() -> str:
@@ -97,7 +118,9 @@ def validate_payload(
     ctx = click.get_current_context()
     config = pass_state(ctx).load(**{"registry.directories": registry_dirs or None})
     request = ValidationRequest(files, task_ids, task_queue, schema)
-    chooser = SchemaChooser(request, config.registry, root_url=config.root_url)
+    chooser = SchemaChooser(
+        request, config.registry, root_url=config.root_url, queue_entry=_as_the_worker_would(config)
+    )
 
     def documents() -> Iterator[Document]:
         from tcw.registry.documents import fetch_tasks, read_inputs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +56,7 @@ class Claim:
         self.run_id = run_id
         self.task = task
         self.lease = lease
+        self._renewal_listeners: list[Callable[[], None]] = []
 
     @classmethod
     def from_claim_work(cls, entry: Mapping[str, Any]) -> Claim:
@@ -75,6 +76,12 @@ class Claim:
 
     def renew(self, lease: Lease) -> None:
         self.lease = lease
+        for listener in self._renewal_listeners:
+            listener()
+
+    def on_renew(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each renewal (what holds copies of the credentials swaps them)."""
+        self._renewal_listeners.append(listener)
 
     @property
     def name(self) -> str:

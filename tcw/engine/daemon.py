@@ -5,9 +5,10 @@ points around them, which also remove the worker's own credentials from the envi
 process would inherit. All build the same ``Worker``: executor and payload check chosen before the first
 claim (so a bad config fails at once, not per task), one HTTP session for the worker's calls.
 
-The payload check is the payload-schema registry entry of the worker's queue. A queue without one makes
-the worker refuse to start (``UsageError``, saying how to map the queue to a schema) unless
-``worker.accept_any_payload`` (``--accept-any-payload``) is set.
+The payload check is the payload-schema registry entry of the worker's queue, else the schema its executor
+declares (``tcw.engine.payload``). A queue with neither makes the worker refuse to start (``UsageError``,
+saying how to map the queue to a schema) unless ``worker.accept_any_payload`` (``--accept-any-payload``)
+is set.
 
 The executor is the first found of (``tcw.engine.executor_choice.choose_executor``); the caller loads the
 chosen name (``tcw.executors.loader.resolve_executor``), so the engine never imports a concrete executor:
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -31,12 +33,13 @@ from dataclasses import dataclass
 from tcw.config import Config, WorkerSettings
 from tcw.engine.children import children_watched_by_pidfd
 from tcw.engine.claim import Claim
-from tcw.engine.executor_choice import choose_executor
 from tcw.engine.isolation import protect_worker_secrets
-from tcw.engine.queue_port import open_queue
+from tcw.engine.operator import operator_surface
+from tcw.engine.queue_port import QueuePort, open_queue
+from tcw.engine.retry import backoff_delay
 from tcw.engine.shutdown import stop_on_signals
 from tcw.engine.worker import PayloadCheck, RunRecord, Worker
-from tcw.errors import UsageError
+from tcw.errors import QueueRefused, QueueUnavailable, TransientQueueError, UsageError
 from tcw.executors.api import Executor
 
 log = logging.getLogger(__name__)
@@ -69,15 +72,16 @@ class WorkerSetup:
 def prepare(config: Config, load_executor: ExecutorLoader) -> WorkerSetup:
     """Choose the executor and payload check for the worker's queue (see the module docstring for the
     order); raises ``UsageError`` early."""
-    from tcw.engine.payload import payload_check, registry_entry_for
+    from tcw.engine.payload import payload_check, queue_schema
 
     queue = config.worker.task_queue_id
     if not queue:
         raise UsageError("no task queue: give --task-queue P/W (or --provisioner-id and --worker-type)")
-    entry = registry_entry_for(config, queue)
-    choice = choose_executor(queue, config.worker, entry)
-    executor = load_executor(choice.spec, config)
+    chosen = queue_schema(config, queue, lambda spec: load_executor(spec, config))
+    choice, entry = chosen.choice, chosen.entry
     log.info("task queue %s: executor %s, from %s", queue, choice.spec, choice.origin)
+    if entry is not None:
+        log.info("task queue %s: payloads checked against %s", queue, entry.describe())
     if config.worker.executor not in (choice.spec, DEFAULT_EXECUTOR):  # a configured one set aside
         log.warning(
             "worker.executor %s is not used for %s: %s names %s (map the queue in worker.executors to "
@@ -87,24 +91,63 @@ def prepare(config: Config, load_executor: ExecutorLoader) -> WorkerSetup:
             choice.origin,
             choice.spec,
         )
-    return WorkerSetup(executor, payload_check(entry) if entry is not None else None)
+    return WorkerSetup(chosen.executor, payload_check(entry) if entry is not None else None)
 
 
 @contextlib.asynccontextmanager
 async def open_worker(
-    config: Config, setup: WorkerSetup, credentials: Mapping[str, str] | None = None
+    config: Config,
+    setup: WorkerSetup,
+    credentials: Mapping[str, str] | None = None,
+    *,
+    one_ping: bool = False,
 ) -> AsyncIterator[Worker]:
-    """The worker, calling as ``credentials`` (default: the config's)."""
+    """The worker, calling as ``credentials`` (default: the config's), once its queue answered
+    (``reach_deployment``: for up to ``worker.startup_timeout`` seconds, or with ``one_ping`` a single
+    ping, for one-off commands)."""
     if not config.root_url:
         raise UsageError("root_url: not set (use --root-url or TASKCLUSTER_ROOT_URL)")
     async with open_queue(config.root_url, credentials or config.credentials.for_client()) as port:
+        timeout = None if one_ping else config.worker.startup_timeout
         worker = Worker(config, port, setup.executor, setup.payload_check)
         try:
-            with stop_on_signals(worker.request_stop), children_watched_by_pidfd():
+            with stop_on_signals(worker.request_stop, worker.drain), children_watched_by_pidfd():
                 check_work_root(worker)
-                yield worker
+                await worker.unless_stopped(reach_deployment(port, timeout))  # a signal ends the wait
+                async with operator_surface(worker, config.worker):
+                    yield worker
         finally:
             await worker.close()
+
+
+async def reach_deployment(
+    port: QueuePort,
+    timeout: float | None,  # noqa: ASYNC109  (None means one ping; running out is exit 5, said once)
+) -> None:
+    """Ping the queue before the first claim, for up to ``timeout`` s (None: one ping, with the client's
+    own retries): a wrong or unreachable root URL is one error at start (exit 5), not a worker retrying
+    forever in silence. Once started, the worker rides out outages as before."""
+    deadline = time.monotonic() + (timeout or 0.0)
+    attempt = 0
+    while True:
+        try:
+            bound = None if timeout is None else max(0.1, deadline - time.monotonic())
+            await asyncio.wait_for(port.ping(), timeout=bound)
+            return
+        except QueueRefused as error:  # it answers, but not as a queue should
+            raise QueueUnavailable(f"{port.root_url}: {error.message}") from error
+        except (TransientQueueError, TimeoutError) as error:
+            if time.monotonic() >= deadline:
+                reason = error.message if isinstance(error, TransientQueueError) else "no answer"
+                within = f" within {timeout:g} s" if timeout is not None else ""
+                raise QueueUnavailable(
+                    f"cannot reach the queue at {port.root_url}{within} ({reason}); check "
+                    "--root-url / TASKCLUSTER_ROOT_URL (worker.startup_timeout sets how long to try)"
+                ) from error
+            if attempt == 0:
+                log.warning("cannot reach the queue at %s yet: trying for up to %g s", port.root_url, timeout)
+            attempt += 1
+            await asyncio.sleep(min(backoff_delay(attempt, 0.5, 5.0), max(0.0, deadline - time.monotonic())))
 
 
 async def serve(config: Config, setup: WorkerSetup) -> list[RunRecord]:
@@ -152,11 +195,14 @@ async def serve_one(
     *,
     wait: float,
     run: bool = True,
+    named: tuple[str, int] | None = None,
     on_claimed: Callable[[Claim], None] = lambda claim: None,
 ) -> ClaimOnceResult:
-    """Claim at most one task within ``wait`` seconds; run and report it, or release it at once."""
-    async with open_worker(config, setup) as worker:
-        claims = await worker.claim_within(wait, count=1)
+    """Claim at most one task within ``wait`` seconds (or exactly the ``named`` pending run: taskId,
+    runId); run and report it, or release it at once. An unreachable queue is an answer at once (one
+    ping), as for every one-off command."""
+    async with open_worker(config, setup, one_ping=True) as worker:
+        claims = [await worker.claim_task(*named)] if named else await worker.claim_within(wait, count=1)
         if not claims:
             return ClaimOnceResult(None, None)
         claim = claims[0]
@@ -173,8 +219,9 @@ def run_claim_once(
     *,
     wait: float,
     run: bool = True,
+    named: tuple[str, int] | None = None,
     on_claimed: Callable[[Claim], None] = lambda claim: None,
 ) -> ClaimOnceResult:
     """`tcw claim-once`."""
     protect_worker_secrets()
-    return asyncio.run(serve_one(config, setup, wait=wait, run=run, on_claimed=on_claimed))
+    return asyncio.run(serve_one(config, setup, wait=wait, run=run, named=named, on_claimed=on_claimed))

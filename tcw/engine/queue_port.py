@@ -9,9 +9,10 @@ means the run is over and must be dropped, ``QueueRefused`` is any other refusal
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -30,6 +31,25 @@ RUN_OVER = frozenset({401, 403, 404, 409})
 CREDENTIALS_LAPSED = frozenset({401, 403, 404})
 """For createArtifact, whose 409 says the artifact exists with other properties, not that the run ended."""
 
+T = TypeVar("T")
+CallObserver = Callable[[str, float, BaseException | None], None]
+"""Told of every call: its method name, its seconds, and what it failed with (None: answered)."""
+
+
+def _unobserved(method: str, seconds: float, error: BaseException | None) -> None:
+    pass
+
+
+async def observed(observe: CallObserver, method: str, call: Awaitable[T]) -> T:
+    started = time.monotonic()
+    try:
+        answer = await call
+    except Exception as error:
+        observe(method, time.monotonic() - started, error)
+        raise
+    observe(method, time.monotonic() - started, None)
+    return answer
+
 
 class QueuePort:
     """The worker's calls, with its own credentials, over the shared session."""
@@ -43,13 +63,22 @@ class QueuePort:
         if credentials:
             options["credentials"] = credentials
         self._queue = aio_queue(options, session)
+        self.observe: CallObserver = _unobserved  # the worker's metrics, once it has some
 
     async def claim_work(
         self, task_queue_id: str, worker_group: str, worker_id: str, count: int
     ) -> list[Claim]:
         body = {"workerGroup": worker_group, "workerId": worker_id, "tasks": min(count, CLAIM_WORK_MAX_TASKS)}
-        answer = await translate("claimWork", self._queue.claimWork(task_queue_id, body))
+        answer = await observed(
+            self.observe, "claimWork", translate("claimWork", self._queue.claimWork(task_queue_id, body))
+        )
         return [Claim.from_claim_work(entry) for entry in answer.get("tasks", [])]
+
+    async def claim_task(self, task_id: str, run_id: int, worker_group: str, worker_id: str) -> Claim:
+        """Claim one named pending run (claim-once --no-run releases exactly the task it looked at)."""
+        body = {"workerGroup": worker_group, "workerId": worker_id}
+        answer = await translate("claimTask", self._queue.claimTask(task_id, str(run_id), body))
+        return Claim.from_claim_work(answer)
 
     async def ping(self) -> None:
         """Whether the queue answers at all (``TransientQueueError`` when it cannot be reached)."""
@@ -64,16 +93,19 @@ class QueuePort:
         self._queue = aio_queue(options, self.session)
 
     def for_run(self, claim: Claim) -> RunPort:
-        return RunPort(self.session, self.root_url, claim)
+        return RunPort(self.session, self.root_url, claim, self.observe)
 
 
 class RunPort:
     """The calls one run makes, always with that run's current temporary credentials."""
 
-    def __init__(self, session: aiohttp.ClientSession, root_url: str, claim: Claim) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, root_url: str, claim: Claim, observe: CallObserver = _unobserved
+    ) -> None:
         self.session = session
         self.root_url = root_url
         self.claim = claim
+        self.observe = observe
         self._client_lease: Lease | None = None
         self._client: Any = None
 
@@ -91,9 +123,10 @@ class RunPort:
 
     async def reclaim(self) -> Lease:
         claim = self.claim
-        answer = await translate(
+        call = translate(
             "reclaimTask", self._queue().reclaimTask(claim.task_id, str(claim.run_id)), gone=RUN_OVER
         )
+        answer = await observed(self.observe, "reclaimTask", call)
         return Lease.from_response(answer)
 
     async def report(self, resolution: Resolution) -> None:
@@ -105,17 +138,21 @@ class RunPort:
             call = queue.reportFailed(task_id, run_id)
         else:
             call = queue.reportException(task_id, run_id, {"reason": str(resolution.reason)})
-        await translate(f"report {resolution}", call, gone=RUN_OVER)
+        method = f"report{str(resolution.state).capitalize()}"
+        await observed(self.observe, method, translate(f"report {resolution}", call, gone=RUN_OVER))
 
     async def create_artifact(self, name: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
         task_id, run_id = self.claim.task_id, str(self.claim.run_id)
         call = self._queue().createArtifact(task_id, run_id, name, dict(body))
-        return await translate(f"createArtifact {name}", call, gone=CREDENTIALS_LAPSED)
+        answer = translate(f"createArtifact {name}", call, gone=CREDENTIALS_LAPSED)
+        return await observed(self.observe, "createArtifact", answer)
 
     async def finish_artifact(self, name: str, upload_id: str) -> None:
         task_id, run_id = self.claim.task_id, str(self.claim.run_id)
         call = self._queue().finishArtifact(task_id, run_id, name, {"uploadId": upload_id})
-        await translate(f"finishArtifact {name}", call, gone=CREDENTIALS_LAPSED)
+        await observed(
+            self.observe, "finishArtifact", translate(f"finishArtifact {name}", call, gone=CREDENTIALS_LAPSED)
+        )
 
 
 @asynccontextmanager

@@ -18,6 +18,7 @@ from tcw.engine.artifacts import RunArtifacts
 from tcw.engine.claim import Claim
 from tcw.engine.queue_port import RunPort
 from tcw.engine.sandbox import RunSandbox, WorkerSandbox
+from tcw.engine.task_access import RunAccess
 from tcw.engine.tasklog import TaskLog
 from tcw.engine.workroot import WorkRoot
 from tcw.executors.api import Executor, TaskContext, WorkerShutdown
@@ -35,10 +36,12 @@ class TaskRun:
         work_root: WorkRoot,
         artifacts: RunArtifacts,
         sandbox: WorkerSandbox,
+        access: RunAccess | None = None,
     ) -> None:
         self.claim = claim
         self.port = port
         self.artifacts = artifacts
+        self.access = access or RunAccess(claim, port.root_url)
         # The log is in the work root's logs/ directory, which a task user cannot write (workroot.py).
         self.work_root = work_root
         self.worker_sandbox = sandbox
@@ -82,6 +85,7 @@ class TaskRun:
             credentials=self._credentials,
             artifacts=self.artifacts,
             sandbox=self.sandbox,
+            taskcluster=self.access,
         )
 
     async def end_processes(self) -> None:
@@ -119,6 +123,7 @@ class TaskRun:
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await job
+            await self.access.close()
 
     def existing_files(self) -> tuple[Path | None, Path | None]:
         """The work directory and the task log, each None unless it exists (for ``keep_workdir``)."""

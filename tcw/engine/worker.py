@@ -13,25 +13,29 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tcw.config import Config
+from tcw.config import Config, WorkerSettings
 from tcw.engine.artifacts import RunArtifacts
 from tcw.engine.claim import Claim
+from tcw.engine.diskguard import RETRY_SECONDS, DiskGuard
 from tcw.engine.identity import default_worker_id
 from tcw.engine.keepalive import keep_alive
+from tcw.engine.livelog import LiveLogs, LiveRun
+from tcw.engine.metrics import LastError, WorkerMetrics
 from tcw.engine.outcome import resolve
+from tcw.engine.progress import log_progress
 from tcw.engine.queue_port import QueuePort
 from tcw.engine.retry import backoff_delay
 from tcw.engine.sandbox import WorkerSandbox
+from tcw.engine.task_access import RunAccess
 from tcw.engine.tasklog import TaskLog
 from tcw.engine.taskrun import TaskRun
 from tcw.engine.workroot import WorkRoot
 from tcw.errors import QueueRefused, RunGone, TransientQueueError, UsageError
 from tcw.executors.api import (
-    LIVE_LOG_NAME,
     LOG_NAME,
     Executor,
     MalformedPayload,
@@ -79,6 +83,12 @@ class ActiveRun:
 
     run: TaskRun
     job: asyncio.Task[RunRecord] | None = None  # None when awaited directly (``run_once``, claim-once)
+    started_at: float = field(default_factory=time.time)
+
+
+def work_root_of(settings: WorkerSettings) -> Path:
+    """Where the worker keeps its runs' files and its status file."""
+    return settings.work_root_path
 
 
 class Worker:
@@ -98,7 +108,7 @@ class Worker:
         self.port = port
         self.executor = executor
         self.payload_check = payload_check
-        self.work_root = settings.work_root_path
+        self.work_root = work_root_of(settings)
         self._root: WorkRoot | None = None
         self._sandbox: WorkerSandbox | None = None
         self.records: deque[RunRecord] = deque(maxlen=RECORDS_KEPT)
@@ -111,6 +121,11 @@ class Worker:
         self._last_active = time.monotonic()
         self._empty_polls = 0
         self._failed_polls = 0
+        self._stop_requested = False
+        self.metrics = WorkerMetrics(settings.capacity, lambda: len(self._active))
+        port.observe = self.metrics.queue_call
+        self.live_logs = LiveLogs()  # served once ``tcw.engine.operator`` gives it a base URL
+        self.disk_guard = DiskGuard(self.work_root, settings.min_free_disk_mb)
 
     # -- 1. claim ------------------------------------------------------------------------------------
 
@@ -118,7 +133,6 @@ class Worker:
         """One ``claimWork`` long-poll for up to ``count`` tasks. Raises ``TransientQueueError``, or
         ``QueueRefused`` (saying what to check when this worker never claimed anything); the loops that
         call it decide whether to back off and try again."""
-        await self._before_claim()
         polled = time.monotonic()
         try:
             claims = await self.port.claim_work(
@@ -129,11 +143,19 @@ class Worker:
                 raise with_claim_hint(error, self.task_queue_id) from error
             raise
         self._claimed += len(claims)
+        self.metrics.claim_answered(len(claims))
         waited = round(time.monotonic() - polled, 3)  # how long the long-poll took to bring work
         for claim in claims:
             fields = {**claim.log_fields, "takenUntil": claim.taken_until.isoformat(), "duration": waited}
             log.info("claimed %s", claim.name or "task", extra=fields)
         return claims
+
+    async def claim_task(self, task_id: str, run_id: int) -> Claim:
+        """Claim one named pending run (``claimTask``); raises as ``claim_work`` does."""
+        claim = await self.port.claim_task(task_id, run_id, self.settings.worker_group, self.worker_id)
+        self._claimed += 1
+        log.info("claimed %s", claim.name or "task", extra=claim.log_fields)
+        return claim
 
     async def _before_claim(self) -> None:
         """The executor's preparation between tasks (freeing disk); a failure never stops claiming."""
@@ -151,6 +173,7 @@ class Worker:
         deadline = time.monotonic() + seconds
         answered = False
         while (left := deadline - time.monotonic()) > 0 and not self.stopping:
+            await self._before_claim()
             claims = await self._unless_stopped(self._claim_pausing_when_empty(count), timeout=left)
             answered = answered or claims is not None
             if claims:
@@ -178,7 +201,13 @@ class Worker:
 
     async def _claim_or_back_off(self, count: int) -> list[Claim]:
         """The daemon's claim: a failed poll is logged and backed off, unless it is a refusal before the
-        first claim (wrong credentials or scopes, which no retry fixes)."""
+        first claim (wrong credentials or scopes, which no retry fixes). The disk guard goes first, after
+        the executor's preparation (which may free disk)."""
+        await self._before_claim()
+        if (shortfall := self.disk_guard.shortfall()) is not None:
+            self.metrics.last_error = LastError(time.time(), shortfall)
+            await asyncio.sleep(RETRY_SECONDS)
+            return []
         try:
             claims = await self._claim_pausing_when_empty(count)
         except QueueRefused as error:
@@ -193,6 +222,10 @@ class Worker:
         self._failed_polls += 1
         await asyncio.sleep(backoff_delay(self._failed_polls, 0.5, 30.0))
         return []
+
+    async def unless_stopped(self, work: Awaitable[T]) -> T | None:
+        """``work``'s result, or None when the worker is asked to stop first (``work`` is cancelled)."""
+        return await self._unless_stopped(work)
 
     async def _unless_stopped(
         self,
@@ -231,6 +264,7 @@ class Worker:
         run = active.run
         claim = run.claim
         keeper = asyncio.create_task(self.keep_alive(run))
+        progress = asyncio.create_task(log_progress(claim, run.log_path, self.settings.progress_interval))
         try:
             try:
                 resolution = await self._execute(run)
@@ -242,12 +276,14 @@ class Worker:
                 reported = await self.report(run, resolution)
         finally:
             keeper.cancel()
+            progress.cancel()
             del self._active[(claim.task_id, claim.run_id)]
             if not self.settings.keep_workdir:
                 self._remove_in_background(run)
         kept = run.existing_files() if self.settings.keep_workdir else (None, None)
         elapsed = time.monotonic() - started
         record = RunRecord(claim.task_id, claim.run_id, resolution, reported, elapsed, *kept)
+        self.metrics.run_ended(resolution, reported, elapsed)
         self._log_end(record, run)
         self.records.append(record)
         return record
@@ -284,8 +320,15 @@ class Worker:
 
     def _new_run(self, claim: Claim) -> TaskRun:
         port = self.port.for_run(claim)
+        access = RunAccess(
+            claim,
+            port.root_url,
+            proxy_by_default=self.settings.taskcluster_proxy,
+            credentials_fd=self.settings.task_credentials_fd,
+            task_uid=self.sandbox.task_user.uid if self.sandbox.task_user else None,
+        )
         artifacts = RunArtifacts(port, self.settings.artifact_storage)
-        return TaskRun(claim, port, self.root, artifacts, self.sandbox)
+        return TaskRun(claim, port, self.root, artifacts, self.sandbox, access)
 
     async def _execute(self, run: TaskRun) -> Resolution:
         """Run the task and publish its log; the resolution to report (unless the run was lost)."""
@@ -294,14 +337,15 @@ class Worker:
         except OSError as error:
             log.error("cannot create the run directory: %s", error, extra=run.claim.log_fields)
             return resolve(error)
-        with task_log:
+        with task_log, self.live_logs.start(run) as live:
             ending = await self._run_task(run, task_log)
             resolution = resolve(ending)
             if run.lost is not None:
                 return resolution
             # The last line of the log says how the run ended and why, where people look first.
             task_log.logger.info("resolution: %s%s", resolution, f": {_describe(ending)}" if ending else "")
-            return await self._publish_log(run, resolution)
+            live.end()
+            return await self._publish_log(run, resolution, live)
 
     async def _run_task(self, run: TaskRun, task_log: TaskLog) -> BaseException | None:
         """What the run ended with: None when it completed, else the exception that sets its resolution."""
@@ -331,12 +375,12 @@ class Worker:
         if problems:
             raise MalformedPayload(f"the payload does not match this worker's schema:\n{problems.rstrip()}")
 
-    async def _publish_log(self, run: TaskRun, resolution: Resolution) -> Resolution:
+    async def _publish_log(self, run: TaskRun, resolution: Resolution, live: LiveRun) -> Resolution:
         """Upload the task log (and the live.log link); a final failure is ``resource-unavailable``."""
         try:
             await asyncio.gather(
                 run.artifacts.upload(LOG_NAME, run.log_path, content_type="text/plain"),
-                run.artifacts.link(LIVE_LOG_NAME, LOG_NAME),
+                live.link(),
             )
         except RunGone as error:
             run.lose(error.message)
@@ -397,38 +441,57 @@ class Worker:
 
     def request_stop(self, *, immediate: bool = False) -> None:
         """First call: stop claiming, let runs finish within the grace; a second (or immediate) call: now."""
-        if immediate or (self._stopping.is_set() and not self._draining):
+        if immediate or self._stop_requested:
             running = len(self._active)
             log.warning("stopping now: %d running task(s) will be reported worker-shutdown", running)
             self._shut_down_runs()
             self._stopping.set()
             return
+        self._stop_requested = True
         self._stopping.set()
-        self._draining = False  # a second stop signal is the cold one
         grace = self.settings.shutdown_grace
-        log.info("stopping: no new claims; running tasks have %.0f s to finish", grace)
+        if self._active:
+            log.warning(
+                "stopping: no new claims; %d running task(s) have %.0f s to finish, then are stopped and "
+                "reported exception/worker-shutdown (the queue retries them). A second Ctrl-C (or SIGTERM) "
+                "stops them now",
+                len(self._active),
+                grace,
+            )
+        else:
+            log.info("stopping: no new claims, no task running")
         asyncio.get_running_loop().call_later(grace, self._shut_down_runs)
-
-    def drain(self, *, finish_tasks: bool) -> None:
-        """Stop claiming for good (worker-runner's graceful-termination; SIGUSR1). ``finish_tasks``: the
-        running tasks finish, however long they take; otherwise they stop now and are reported
-        worker-shutdown. A stop signal afterwards starts the usual grace period."""
-        if not finish_tasks:
-            self.request_stop(immediate=True)
-            return
-        if self._stopping.is_set():
-            return
-        log.info("draining: no new claims; running tasks finish")
-        self._draining = True
-        self._stopping.set()
 
     def _shut_down_runs(self) -> None:
         for active in list(self._active.values()):
             active.run.shut_down()
 
+    def drain(self, *, finish_tasks: bool = True) -> None:
+        """Claim nothing more (SIGUSR1; worker-runner's graceful-termination). ``finish_tasks``: running
+        tasks finish however long they take, then ``run_forever`` returns (exit 0); otherwise they stop now
+        and are reported worker-shutdown. A stop signal afterwards still means what it means: finish within
+        the grace, then shut down."""
+        if not finish_tasks:
+            self.request_stop(immediate=True)
+            return
+        if not self._stopping.is_set():
+            log.info(
+                "draining: no new claims; %d running task(s) may finish however long they take",
+                len(self._active),
+            )
+            self._draining = True
+        self._stopping.set()
+
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining and not self._stop_requested
+
+    def active_runs(self) -> list[ActiveRun]:
+        return list(self._active.values())
 
     # -- loops ---------------------------------------------------------------------------------------
 

@@ -33,7 +33,8 @@ from tcw.errors import TcwError
 LOG_NAME = "public/logs/live_backing.log"
 """The task log artifact the engine uploads at the end of every run; executors must not create it."""
 LIVE_LOG_NAME = "public/logs/live.log"
-"""A link to ``LOG_NAME`` (the name Taskcluster's UI opens); reserved like it."""
+"""The name Taskcluster's UI opens: while the run runs, a reference to the worker's live log (when it serves
+live logs), then a link to ``LOG_NAME``; reserved like it."""
 RESERVED_ARTIFACT_NAMES = frozenset({LOG_NAME, LIVE_LOG_NAME})
 
 
@@ -173,6 +174,32 @@ class _NoSandbox:
 NO_SANDBOX: TaskSandbox = _NoSandbox()
 
 
+class TaskclusterAccess(Protocol):
+    """Taskcluster on the task's behalf: the run's temporary credentials restricted (``authorizedScopes``)
+    to the task's ``scopes`` plus creating this run's artifacts, so a handler or its subprocesses cannot
+    reclaim or resolve the run. After each reclaim the new credentials are used for every later call.
+    """
+
+    authorized_scopes: tuple[str, ...]
+    proxy_by_default: bool
+    """The worker's choice for shell tasks whose payload does not set ``features.taskclusterProxy``."""
+
+    def client(self, service: str) -> Any:
+        """The official sync client of ``service`` (``"secrets"`` -> ``taskcluster.Secrets``), signing as
+        the task; run it in a thread from an ``async def`` handler."""
+
+    def aio_client(self, service: str, session: Any = None) -> Any:
+        """The official aio client of ``service``, signing as the task."""
+
+    async def proxy_url(self) -> str:
+        """This run's taskcluster-proxy (started on first use, stopped with the run), for processes the
+        handler starts: give them ``TASKCLUSTER_PROXY_URL``."""
+
+    def credentials_fd(self) -> int | None:
+        """A file descriptor holding the claim's own credentials as JSON, rewritten after each reclaim,
+        for scriptworker-style scripts (``TASKCLUSTER_CREDENTIALS_FD``); None unless the worker opted in."""
+
+
 @dataclass(frozen=True)
 class TaskContext:
     task_id: str
@@ -186,6 +213,7 @@ class TaskContext:
     credentials: Callable[[], Mapping[str, str]]  # the run's current temporary credentials
     artifacts: ArtifactPublisher
     sandbox: TaskSandbox = NO_SANDBOX  # where the run's processes go (cgroup, task user)
+    taskcluster: TaskclusterAccess | None = None  # None only in contexts made without an engine
 
     @property
     def payload(self) -> Mapping[str, Any]:
@@ -198,6 +226,16 @@ class TaskContext:
 
 
 Executor = Callable[[TaskContext], Awaitable[None]]
+
+PAYLOAD_SCHEMA_ATTRIBUTE = "payload_schema"
+"""An executor may declare the payload schema its tasks must match by carrying this attribute: a named
+schema (``shell``), a schema file or a URL. A queue with no registry entry is checked against it."""
+
+
+def declared_payload_schema(executor: object) -> str | None:
+    """The payload schema ``executor`` declares (``payload_schema = "shell"``), or None."""
+    declared = getattr(executor, PAYLOAD_SCHEMA_ATTRIBUTE, None)
+    return declared if isinstance(declared, str) and declared.strip() else None
 
 
 def before_claim_hook(executor: Executor) -> Callable[[], Awaitable[None]] | None:

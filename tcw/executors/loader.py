@@ -12,7 +12,8 @@ A purpose-specific worker is one function. Put it in an importable module::
         (ctx.work_dir / "signed.bin").write_bytes(b"...")
         await ctx.upload_artifact("public/signed.bin", ctx.work_dir / "signed.bin")
 
-and run ``tcw run --executor mysigner:sign``. Or register it in the package that ships it::
+and run ``tcw run --executor mysigner:sign`` (or, uninstalled, ``--executor path/to/mysigner.py:sign``).
+Or register it in the package that ships it::
 
     # setup.cfg
     [options.entry_points]
@@ -31,10 +32,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import importlib
+import importlib.util
 import inspect
+import os
+import sys
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tcw.errors import UsageError
@@ -61,7 +67,7 @@ def resolve_executor(spec: str, config: Config | None = None) -> Executor:
     spec = spec.strip()
     if not spec:
         raise UsageError("executor: empty name; use 'shell', an entry point name or module:function")
-    if ":" in spec:
+    if ":" in spec:  # module:function, or path/to/file.py:function
         return as_executor(_import_target(spec), spec)
     if spec in BUILTIN_EXECUTORS:
         return BUILTIN_EXECUTORS[spec](config)
@@ -105,11 +111,17 @@ def _in_thread(handler: Callable[[TaskContext], Any]) -> Executor:
 
 
 def _import_target(spec: str) -> object:
-    module_name, _, attribute_path = spec.partition(":")
+    module_name, _, attribute_path = spec.rpartition(":")
     if not module_name or not attribute_path:
         raise UsageError(f"executor {spec!r}: expected module:function, e.g. mypackage.handlers:sign")
     try:
-        target: object = importlib.import_module(module_name)
+        target: object = (
+            _import_file(spec, Path(module_name))
+            if _is_file(module_name)
+            else importlib.import_module(module_name)
+        )
+    except UsageError:
+        raise
     except ModuleNotFoundError as error:
         if error.name and (module_name == error.name or module_name.startswith(f"{error.name}.")):
             raise UsageError(f"executor {spec!r}: no module named {module_name!r}") from error
@@ -123,6 +135,33 @@ def _import_target(spec: str) -> object:
             raise UsageError(f"executor {spec!r}: {module_name} has no attribute {attribute_path!r}")
         target = getattr(target, attribute)
     return target
+
+
+def _is_file(module_name: str) -> bool:
+    """``examples/handler.py`` (a path) rather than ``examples.handler`` (a module name)."""
+    return module_name.endswith(".py") or "/" in module_name or os.sep in module_name
+
+
+def _import_file(spec: str, path: Path) -> object:
+    """A handler file run as typed from a clone (``examples/handler.py:greet``), not installed anywhere:
+    imported under a name of its own, so two files called handler.py do not replace each other."""
+    path = path.resolve()
+    if not path.is_file():
+        raise UsageError(f"executor {spec!r}: no file {path}")
+    name = f"tcw_handler_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}_{path.stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise UsageError(f"executor {spec!r}: {path} cannot be imported as Python")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def _load_entry_point(name: str) -> object:

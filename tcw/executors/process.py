@@ -84,6 +84,7 @@ class ProcessTree:
         env: Mapping[str, str],
         output: Path,
         sandbox: TaskSandbox = NO_SANDBOX,
+        pass_fds: tuple[int, ...] = (),
     ) -> ProcessTree:
         """Start ``argv`` in the run's ``sandbox``; raises ``StartFailed`` when it cannot be executed. An
         ``OSError`` about the log file is the worker's problem, not the command's, and propagates as it is."""
@@ -101,6 +102,7 @@ class ProcessTree:
                     env=dict(env),
                     start_new_session=True,
                     preexec_fn=preexec,
+                    pass_fds=pass_fds,
                 )
         except OSError as error:
             raise StartFailed(str(error)) from error
@@ -211,6 +213,7 @@ async def run_process(
     grace: float = DEFAULT_GRACE,
     cancel_grace: float = DEFAULT_CANCEL_GRACE,
     sandbox: TaskSandbox = NO_SANDBOX,
+    pass_fds: tuple[int, ...] = (),
 ) -> ProcessExit:
     """Run ``argv`` to its end, or stop its tree at ``timeout`` or when ``cancelled`` is set.
 
@@ -218,7 +221,7 @@ async def run_process(
     reaped before it returns or raises. A cancelled run gets the shorter ``cancel_grace``: its claim is
     gone or the worker is stopping, and the engine will not wait long.
     """
-    tree = await ProcessTree.start(argv, cwd=cwd, env=env, output=output, sandbox=sandbox)
+    tree = await ProcessTree.start(argv, cwd=cwd, env=env, output=output, sandbox=sandbox, pass_fds=pass_fds)
     stopped_by: StopReason | None = None
     stop_grace = cancel_grace  # until the wait ends normally, an exception means we were cancelled
     try:

@@ -39,6 +39,7 @@ from tcw.executors.process import (
     StopReason,
     run_process,
 )
+from tcw.executors.taskcluster_env import CREDENTIALS_FD, PROXY_URL, taskcluster_environment
 
 if TYPE_CHECKING:
     from tcw.config import Config
@@ -52,6 +53,8 @@ FIXED_ENV = (
     "TASKCLUSTER_ROOT_URL",
     "TASK_WORKDIR",
     "TASKCLUSTER_WORKER_LOCATION",
+    PROXY_URL,
+    CREDENTIALS_FD,
 )
 # Passed on from the worker's environment when set (worker-runner's workerLocation).
 WORKER_VARIABLES = ("TASKCLUSTER_WORKER_LOCATION",)
@@ -73,6 +76,7 @@ class ShellPayload:
     env: Mapping[str, str]
     artifacts: tuple[ArtifactSpec, ...] = ()
     retry_exit_codes: frozenset[int] = frozenset()
+    taskcluster_proxy: bool | None = None  # features.taskclusterProxy; None: the worker's default
 
     @classmethod
     def parse(cls, payload: Mapping[str, Any], task_expires: str | None = None) -> ShellPayload:
@@ -96,9 +100,10 @@ class ShellPayload:
                 )
             )
         retry = _parse_retry(payload.get("onExitStatus", {}), problems)
+        proxy = _parse_proxy_feature(payload.get("features", {}), problems)
         if problems:
             raise MalformedPayload("payload cannot be run by the shell executor: " + "; ".join(problems))
-        return cls(commands, max_run_time, env, artifacts, retry)
+        return cls(commands, max_run_time, env, artifacts, retry, proxy)
 
 
 def _is_text(value: object) -> bool:
@@ -175,6 +180,14 @@ def _parse_retry(value: object, problems: list[str]) -> frozenset[int]:
     return frozenset(retry)
 
 
+def _parse_proxy_feature(value: object, problems: list[str]) -> bool | None:
+    proxy = value.get("taskclusterProxy") if isinstance(value, Mapping) else None
+    if not isinstance(value, Mapping) or not isinstance(proxy, bool | None):
+        problems.append("features.taskclusterProxy: must be true or false")
+        return None
+    return proxy
+
+
 def task_environment(ctx: TaskContext, payload_env: Mapping[str, str], path: str) -> dict[str, str]:
     """A task's environment: a few defaults, the payload's variables, then the fixed ones on top."""
     work_dir = str(ctx.work_dir.resolve())
@@ -202,6 +215,8 @@ class ShellExecutor:
     behind), ``cancel_grace`` the same when the run is cancelled; ``path`` is the tasks' default ``PATH``
     (default: the worker's, which holds no secret and names the tools the host was set up with).
     """
+
+    payload_schema = "shell"  # tcw's built-in schema: a queue with no registry entry is checked against it
 
     def __init__(
         self,
@@ -240,14 +255,20 @@ class ShellExecutor:
         expires = ctx.task.get("expires")
         payload = ShellPayload.parse(ctx.payload, expires if isinstance(expires, str) else None)
         plan = self.mounts.plan(ctx)
-        env = task_environment(ctx, payload.env, self.path)
+        taskcluster = await taskcluster_environment(ctx, payload.taskcluster_proxy)
+        env = task_environment(ctx, payload.env, self.path) | taskcluster.env
         async with self.mounts.mounted(ctx, plan) as mounted:
-            await self._run_and_publish(ctx, payload, env, mounted)
+            await self._run_and_publish(ctx, payload, env, taskcluster.pass_fds, mounted)
 
     async def _run_and_publish(
-        self, ctx: TaskContext, payload: ShellPayload, env: Mapping[str, str], mounted: MountedRun
+        self,
+        ctx: TaskContext,
+        payload: ShellPayload,
+        env: Mapping[str, str],
+        pass_fds: tuple[int, ...],
+        mounted: MountedRun,
     ) -> None:
-        outcome = await self._run_commands(ctx, payload, env, mounted.saw_exit)
+        outcome = await self._run_commands(ctx, payload, env, pass_fds, mounted.saw_exit)
         try:
             artifact_problem = await publish_artifacts(ctx, payload.artifacts)
         except ResourceUnavailable:
@@ -268,6 +289,7 @@ class ShellExecutor:
         ctx: TaskContext,
         payload: ShellPayload,
         env: Mapping[str, str],
+        pass_fds: tuple[int, ...] = (),
         on_exit: Callable[[int | None], None] = lambda returncode: None,
     ) -> TaskOutcome | None:
         """Run the commands in order; the outcome that ends the task early, or None when all succeed."""
@@ -288,6 +310,7 @@ class ShellExecutor:
                     grace=self.grace,
                     cancel_grace=self.cancel_grace,
                     sandbox=ctx.sandbox,
+                    pass_fds=pass_fds,
                 )
             except StartFailed as error:
                 return TaskFailed(f"command {index} could not be started: {error}")

@@ -131,7 +131,11 @@ class QueueReader:
         return [item async for page in pages for item in page[key]]
 
 
-def _unavailable(method: str, arguments: str, failure: ClientFailure) -> QueueUnavailable:
+def _unavailable(method: str, arguments: str, failure: ClientFailure) -> QueueUnavailable | UsageError:
+    """A 400 is the request's fault (a bad task group id...): every reason the service gave, exit 2, as
+    `tcw task status` says it; anything else means the queue cannot be used (exit 5)."""
+    if failure.status == 400:
+        return UsageError(f"queue call {method}({arguments}) refused: 400 {failure.message}")
     code = f"HTTP {failure.status}: " if failure.status else ""
     return QueueUnavailable(f"queue call {method}({arguments}) failed: {code}{failure.first_line}")
 

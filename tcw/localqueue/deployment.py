@@ -16,9 +16,10 @@ from tcw.localqueue.auth.scopes import Caller, Expression
 from tcw.localqueue.services.api import Handler, Service
 from tcw.localqueue.services.object.service import SERVICE as OBJECT
 from tcw.localqueue.services.queue.service import SERVICE as QUEUE
+from tcw.localqueue.services.secrets.service import SERVICE as SECRETS
 from tcw.localqueue.services.worker_manager.service import SERVICE as WORKER_MANAGER
 
-SERVICES: tuple[Service, ...] = (QUEUE, OBJECT, WORKER_MANAGER)
+SERVICES: tuple[Service, ...] = (QUEUE, OBJECT, WORKER_MANAGER, SECRETS)
 
 
 def scope_expressions(services: tuple[Service, ...]) -> dict[str, Expression | None]:

@@ -5,7 +5,7 @@ The reporters (tcw.registry.reporters) render a ``ValidationReport``; the CLI on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -64,17 +64,28 @@ class ValidationReport:
         return ExitCode.FAILED if self.count("invalid") else ExitCode.OK
 
 
+QueueEntry = Callable[[Registry, str], RegistryEntry]
+"""The schema of a task queue given the registry; the CLI passes the worker's own choice
+(``tcw.engine.payload.queue_schema``), so a verdict here is the worker's."""
+
+
 class SchemaChooser:
     """Picks each document's schema; loads the registry only when a document needs it."""
 
     def __init__(
-        self, request: ValidationRequest, settings: RegistrySettings, root_url: str | None = None
+        self,
+        request: ValidationRequest,
+        settings: RegistrySettings,
+        root_url: str | None = None,
+        queue_entry: QueueEntry | None = None,
     ) -> None:
         self.request = request
         self.settings = settings
         self.root_url = root_url
+        self.queue_entry = queue_entry or Registry.entry_for
         self._registry: Registry | None = None
         self._override: RegistryEntry | None = None
+        self._by_queue: dict[str, RegistryEntry] = {}
 
     def queue_for(self, subject: Subject) -> str | None:
         return self.request.task_queue or subject.task_queue_id
@@ -91,7 +102,9 @@ class SchemaChooser:
             raise UsageError(f"{what}: name its task queue with --task-queue P/W, or a schema with --schema")
         if self._registry is None:
             self._registry = load_registry(self.settings, root_url=self.root_url)
-        return self._registry.entry_for(queue)
+        if queue not in self._by_queue:
+            self._by_queue[queue] = self.queue_entry(self._registry, queue)
+        return self._by_queue[queue]
 
 
 def validate_documents(documents: Iterable[Document], chooser: SchemaChooser) -> ValidationReport:

@@ -87,18 +87,23 @@ def test_executor_precedence_per_queue_config_then_registry_entry_then_worker_ex
 def test_a_queue_without_a_schema_is_refused_unless_any_payload_is_accepted(
     local_queue: Any, worker_config: MakeConfig
 ) -> None:
-    for executor in ("shell", "examples.handler:greet"):
-        with pytest.raises(UsageError) as refused:
-            prepare_worker(worker_config(local_queue, schemas={}, executor=executor))
-        message = str(refused.value)
-        assert f"no payload schema for task queue {TASK_QUEUE}" in message
-        assert f'registry: {{schema_urls: {{"{TASK_QUEUE}": shell}}}}' in message
-        assert f"TCW_REGISTRY_SCHEMA_URLS='{{\"{TASK_QUEUE}\": shell}}'" in message
-        assert "index.yaml" in message and "--accept-any-payload" in message
-        assert refused.value.exit_code == 2
+    # The shell executor declares the built-in shell schema; this handler declares none.
+    with pytest.raises(UsageError) as refused:
+        prepare_worker(worker_config(local_queue, schemas={}, executor="examples.handler:greet"))
+    message = str(refused.value)
+    assert f"no payload schema for task queue {TASK_QUEUE}" in message
+    assert f'registry: {{schema_urls: {{"{TASK_QUEUE}": shell}}}}' in message
+    assert f"TCW_REGISTRY_SCHEMA_URLS='{{\"{TASK_QUEUE}\": shell}}'" in message
+    assert "index.yaml" in message and "--accept-any-payload" in message
+    assert refused.value.exit_code == 2
 
-    accepting = prepare_worker(worker_config(local_queue, schemas={}, accept_any_payload=True))
-    assert isinstance(accepting.executor, ShellExecutor) and accepting.payload_check is None
+    accepting = prepare_worker(
+        worker_config(local_queue, schemas={}, executor="examples.handler:greet", accept_any_payload=True)
+    )
+    assert accepting.payload_check is None
+    declared = prepare_worker(worker_config(local_queue, schemas={}))
+    assert isinstance(declared.executor, ShellExecutor) and declared.payload_check is not None
+    assert declared.payload_check({"command": ["true"]})  # no maxRunTime: the shell schema says no
     checked = prepare_worker(worker_config(local_queue))
     assert checked.payload_check is not None and checked.payload_check({"command": ["true"]})
 
@@ -129,9 +134,12 @@ def test_validate_payload_and_the_worker_agree_on_mapped_and_unmapped_queues(
     run_cli([*worker, "--task-queue", TASK_QUEUE], exit_code=0, env=env)
     assert last_run(queue, task_id) == "completed"
 
-    unmapped = "tcw-test/unmapped"
+    unmapped = "tcw-test/unmapped"  # no registry entry: the shell executor's own schema checks it
+    validate(unmapped, "invalid.json", exit_code=1)
+    validate(unmapped, "valid.json", exit_code=0)
+    env = {**env, "TCW_WORKER_EXECUTOR": "examples.handler:greet"}  # declares no schema: none at all
     said = validate(unmapped, "valid.json", exit_code=2)
-    assert f"no payload schema for {unmapped!r}" in said
+    assert f"no payload schema for task queue {unmapped}" in said
     stranded = slugid.nice()
     queue.createTask(stranded, task_definition(unmapped, payload=valid, retries=0))
     result = run_cli([*worker, "--task-queue", unmapped], exit_code=2, env=env)

@@ -97,6 +97,11 @@ def _with_artifacts(*artifacts: dict[str, str]) -> dict[str, object]:
         ({"command": [["true"]], "maxRunTime": 5, "env": {"A": 1}}, "env.A"),
         ({"command": [["true"]], "maxRunTime": 5, "artifacts": [{"path": "x"}]}, r"artifacts\[0\]"),
         ({"command": [["true"]], "maxRunTime": 5, "onExitStatus": {"retry": ["3"]}}, "retry"),
+        (
+            {"command": [["true"]], "maxRunTime": 5, "features": {"taskclusterProxy": "yes"}},
+            "taskclusterProxy",
+        ),
+        ({"command": [["true"]], "maxRunTime": 5, "features": ["taskclusterProxy"]}, "taskclusterProxy"),
         ("not an object", "command"),
         (_with_artifacts({"type": "file", "path": "a"}, {"type": "file", "path": "a"}), "a is declared more"),
         (

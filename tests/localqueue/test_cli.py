@@ -63,7 +63,7 @@ def test_task_errors_are_one_line_with_exit_codes(
     bad = run_cli(["tcw", "task", "create", "-"], input="- not a mapping\n", env=env, exit_code=2)
     assert bad.stderr.startswith("Error: ") and "mapping" in bad.stderr
     rejected = run_cli(["tcw", "task", "create", "-"], input="taskQueueId: BAD\n", env=env, exit_code=2)
-    assert "400" in rejected.stderr
+    assert "taskQueueId 'BAD'" in rejected.stderr and "exactly one '/'" in rejected.stderr
     missing = run_cli(["tcw", "task", "status", taskcluster.slugId()], env=env, exit_code=2)
     assert "404" in missing.stderr
     gone = {**env, "TASKCLUSTER_ROOT_URL": "http://127.0.0.1:9"}

@@ -1,6 +1,6 @@
 """Conformance with the official references (../shared/taskcluster/references.json): the route table, and
-every served queue and object method called through the official client, with its request body validated
-against the official input schema and its JSON answer against the official output schema."""
+every served queue, object and secrets method called through the official client, with its request body
+validated against the official input schema and its JSON answer against the official output schema."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import taskcluster
 from tcw.localqueue import deployment
 from tcw.localqueue.http.routes import service_routes
 from tcw.localqueue.server import LocalQueue
+from tests.localqueue.test_secrets_service import exercise_secrets
 from tests.support.localqueue import from_now
 from tests.support.references import References
 from tests.support.tasks import task_definition
@@ -76,13 +77,14 @@ def test_every_served_method_conforms(checked: Checked, local_queue: LocalQueue)
     exercise_artifacts(checked, local_queue)
     object_service = checked.as_client(taskcluster.Object(local_queue.client_options()), "object")
     exercise_objects(object_service)
+    exercise_secrets(checked.as_client(taskcluster.Secrets(local_queue.client_options()), "secrets"))
     for name in ("ping", "lbheartbeat", "heartbeat", "version"):
         checked(name)
         object_service(name)
     served = {
         (service, name)
         for service, handlers in deployment.all_handlers().items()
-        if service in ("queue", "object")  # each other service has its own conformance module
+        if service != "worker-manager"  # it has its own conformance module, test_worker_manager.py
         for name in handlers
     }
     assert checked.called == served, {"not exercised": served - checked.called}

@@ -95,6 +95,10 @@ VALID: dict[tuple[str, str], list[Any]] = {
         {"acceptDownloadMethods": {"simple": True, "getUrl": True}},
         {"acceptDownloadMethods": {}},
     ],
+    ("secrets", "set"): [
+        {"secret": {"token": "t", "nested": {"a": [1]}}, "expires": WHEN},
+        {"secret": {}, "expires": WHEN},
+    ],
 }
 VALID.update(worker_manager_bodies.VALID)
 
@@ -173,6 +177,7 @@ BROKEN: dict[tuple[str, str], list[Any]] = {
         {"acceptDownloadMethods": {"simple": 1}},
         {"acceptDownloadMethods": {"other": True}},
     ],
+    ("secrets", "set"): [{"secret": [], "expires": WHEN}, {"secret": "text", "expires": WHEN}],
 }
 BROKEN.update(worker_manager_bodies.BROKEN)
 

@@ -15,7 +15,8 @@ from tcw.localqueue.auth.scopes import (
     satisfies_expression,
 )
 from tcw.localqueue.core.errors import InsufficientScopes
-from tcw.localqueue.deployment import SCOPE_EXPRESSIONS, authorize, scope_expressions
+from tcw.localqueue.deployment import SCOPE_EXPRESSIONS, SERVICES, authorize, scope_expressions
+from tcw.localqueue.http.routes import client_class_name
 from tcw.localqueue.services.api import ApiCall, Service
 
 
@@ -106,7 +107,14 @@ def test_authorize_unknown_method_is_a_key_error() -> None:
         authorize(Caller("c", ("*",)), "noSuchMethod", {})
 
 
-@pytest.mark.parametrize("service", ["queue", "object"])
+SERVED = [service.name for service in SERVICES]
+
+
+def _client_methods() -> set[str]:
+    return {name for service in SERVED for name in getattr(taskcluster, client_class_name(service)).funcinfo}
+
+
+@pytest.mark.parametrize("service", SERVED)
 def test_scope_table_matches_the_official_reference(references: Any, service: str) -> None:
     reference = references.api(service)
     ours = {name: SCOPE_EXPRESSIONS.get(name, "<absent>") for name in reference}
@@ -114,16 +122,12 @@ def test_scope_table_matches_the_official_reference(references: Any, service: st
 
 
 def test_scope_table_names_only_methods_the_reference_or_the_client_knows(references: Any) -> None:
-    official = set(references.api("queue")) | set(references.api("object"))
-    official |= set(references.api("worker-manager"))
-    assert set(SCOPE_EXPRESSIONS) - official <= set(taskcluster.Queue.funcinfo) | set(
-        taskcluster.Object.funcinfo
-    )
+    official = {name for service in SERVED for name in references.api(service)}
+    assert set(SCOPE_EXPRESSIONS) - official <= _client_methods()
 
 
 def test_scope_table_covers_every_method_of_the_installed_client() -> None:
-    known = set(taskcluster.Queue.funcinfo) | set(taskcluster.Object.funcinfo)
-    assert known - set(SCOPE_EXPRESSIONS) == set()
+    assert _client_methods() - set(SCOPE_EXPRESSIONS) == set()
 
 
 async def _handler(call: ApiCall) -> Any:

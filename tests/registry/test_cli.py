@@ -27,6 +27,10 @@ def schema_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
+# A handler that declares no payload schema: a queue without a registry entry then has no schema at all.
+NO_DECLARED_SCHEMA = {"TCW_WORKER_EXECUTOR": "examples.handler:greet"}
+
+
 def test_a_valid_payload_exits_0(run_cli: RunCli) -> None:
     result = run_cli(["tcw", "validate-payload", "--schema", "shell", str(DATA / "shell.valid.json")])
     assert (
@@ -61,7 +65,8 @@ def test_an_invalid_payload_exits_1_and_lists_every_problem(run_cli: RunCli) -> 
 
 def test_each_document_of_a_multi_document_file_is_named_in_text(run_cli: RunCli, registry_dir: Path) -> None:
     tasks = str(DATA / "tasks.yaml")
-    result = run_cli(["tcw", "validate-payload", "--registry", str(registry_dir), tasks], exit_code=2)
+    args = ["tcw", "validate-payload", "--registry", str(registry_dir), tasks]
+    result = run_cli(args, exit_code=2, env=NO_DECLARED_SCHEMA)
     labels = [line.split(",")[0] for line in result.stdout.splitlines() if line.startswith(tasks)]
     assert labels == [f"{tasks} (document {n})" for n in (1, 2, 3)]
 
@@ -77,7 +82,8 @@ def test_multi_document_yaml_with_tasks_choosing_their_schema(run_cli: RunCli, r
             "json",
             str(DATA / "tasks.yaml"),
         ],
-        exit_code=2,  # the third task's queue has no schema
+        exit_code=2,  # the third task's queue has no schema, nor has its executor
+        env=NO_DECLARED_SCHEMA,
     )
     report = json.loads(result.stdout)
     assert report["counts"] == {"documents": 3, "valid": 1, "invalid": 1, "error": 1}
@@ -97,9 +103,7 @@ def test_multi_document_yaml_with_tasks_choosing_their_schema(run_cli: RunCli, r
     ]
     assert third["status"] == "error"
     assert third["schema"] is None
-    assert third["error"].startswith(
-        "no payload schema for 'elsewhere/linux' in the registry (nearest known keys:"
-    )
+    assert third["error"].startswith("no payload schema for task queue elsewhere/linux (registry keys known:")
     assert set(first) == {
         "source",
         "document",

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import taskcluster
 import yaml
 
+from tcw import tasks
 from tcw.config import load_config
 from tcw.errors import ConfigError, UsageError
 from tests.support.cli import tcw_process
-from tests.support.tasks import TASK_QUEUE, create_task, last_run, shell
+from tests.support.localqueue import MakeLocalQueue, from_now
+from tests.support.tasks import TASK_QUEUE, create_task, last_run, shell, task_definition
 from tests.support.worker import SHELL_SCHEMA, MakeConfig, run_worker
 from tests.worker_hardening.conftest import MakeHostDir, MakeUser, artifact, needs_root
 
@@ -127,3 +130,33 @@ def test_credentials_come_from_a_private_credentials_file(tmp_path: Path) -> Non
     secrets.chmod(0o640)
     with pytest.raises(ConfigError, match="not private to this user"):
         load_config(environ={}, flags={"credentials.file": str(secrets)})
+
+
+async def test_a_task_running_as_the_task_user_may_use_its_proxy(
+    make_local_queue: MakeLocalQueue, worker_config: MakeConfig, make_user: MakeUser, host_dir: MakeHostDir
+) -> None:
+    """The proxy admits only its run's users: with a task user that is the task user, not only the
+    worker's own, or every proxied call of a production worker would be refused."""
+    user = make_user("proxy")
+    local = make_local_queue()
+    taskcluster.Secrets(local.client_options()).set(
+        "project/x", {"secret": {"name": "project/x"}, "expires": from_now(hours=1)}
+    )
+    queue = taskcluster.Queue(local.client_options())
+    url = "$TASKCLUSTER_PROXY_URL/api/secrets/v1/secret/project/x"
+    curl = f'test "$(curl -s -o /dev/null -w "%{{http_code}}" "{url}")" = 200'
+    definition = task_definition(
+        TASK_QUEUE, payload=shell(curl, features={"taskclusterProxy": True}), scopes=["secrets:get:project/x"]
+    )
+    task_id = tasks.create_task(queue, definition)
+    config = worker_config(
+        local,
+        max_tasks=1,
+        task_user=user.pw_name,
+        allow_root_tasks=False,
+        work_root=str(host_dir(0o711) / "w"),
+    )
+    await run_worker(config)
+    assert last_run(queue, task_id) == "completed", artifact(
+        queue, task_id, "public/logs/live_backing.log"
+    ).text

@@ -21,10 +21,10 @@ from tcw.executors.api import MalformedPayload, ResourceUnavailable, TaskContext
 from tcw.executors.mounts.spec import ArtifactContent, Content, IndexedContent, InlineContent, UrlContent
 from tcw.executors.mounts.store import ContentStore
 from tcw.taskcluster_client import (
-    aio_index,
+    aio_client,
+    aio_download_latest_artifact,
     aio_session,
     client_failures,
-    download_artifact,
     download_url,
     read_failure,
     restricted_options,
@@ -99,7 +99,7 @@ async def _download(
         await download_url(writer, content.url, max_retries=retries)
         return
     options = restricted_options(ctx.root_url, ctx.credentials(), _task_scopes(ctx))
-    await download_artifact(
+    await aio_download_latest_artifact(
         writer, task_id=content.task_id, name=content.artifact, options=options, max_retries=retries
     )
 
@@ -135,7 +135,7 @@ async def _indexed_task(ctx: TaskContext, content: IndexedContent) -> str:
 
     options = restricted_options(ctx.root_url, ctx.credentials(), _task_scopes(ctx))
     async with aio_session(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        index = aio_index(options, session)
+        index = aio_client("index", options, session)
         try:
             found = await index.findTask(content.namespace)
         except client_failures() as error:

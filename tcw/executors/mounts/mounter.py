@@ -122,11 +122,9 @@ class MountManager:
     @classmethod
     def from_config(cls, config: Config) -> MountManager:
         mounts = config.mounts
-        return cls(
-            MountSettings(
-                mounts.root_path(config.worker), mounts.allow_absolute, mounts.min_free_space_mb * MIB
-            )
-        )
+        # Collect at least to the disk guard's minimum, or the guard would stop claims collection could allow.
+        minimum = max(mounts.min_free_space_mb, config.worker.min_free_disk_mb)
+        return cls(MountSettings(mounts.root_path(config.worker), mounts.allow_absolute, minimum * MIB))
 
     def root_for(self, ctx: TaskContext) -> Path:
         if self._root is None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from tcw.localqueue.storage import artifacts, blobs, objects, worker_pools
+from tcw.localqueue.storage import artifacts, blobs, objects, secrets, worker_pools
 from tcw.localqueue.storage.database import Database, get_meta, set_meta
 
 MIGRATIONS: tuple[str, ...] = (
@@ -109,7 +109,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 # Tables of the modules that own their layout, created after the migrations.
-OWN_SCHEMAS = (blobs.SCHEMA, objects.SCHEMA, artifacts.SCHEMA, worker_pools.SCHEMA)
+OWN_SCHEMAS = (blobs.SCHEMA, objects.SCHEMA, artifacts.SCHEMA, worker_pools.SCHEMA, secrets.SCHEMA)
 
 
 def open_db(path: str) -> Database:
