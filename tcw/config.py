@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import tempfile
 import types
 import typing
 import urllib.parse
@@ -312,6 +313,35 @@ class WorkerSettings:
             return f"{self.provisioner_id}/{self.worker_type}"
         return None
 
+    @property
+    def work_root_path(self) -> Path:
+        """``work_root``, or its default under the system's temp dir."""
+        return Path(self.work_root or Path(tempfile.gettempdir()) / "tcw-work")
+
+
+@dataclass(frozen=True)
+class MountSettings:
+    """Mounts of shell payloads: writable caches and the content store of downloaded mount content."""
+
+    root: str | None = setting(
+        None,
+        "Where caches and downloaded mount content are kept; on the work root's file system, since caches "
+        "are moved into task directories, never copied.",
+        shown_default="<work root>/mounts",
+    )
+    allow_absolute: bool = setting(
+        False, "Let mounts name absolute paths outside the task directory (refused as malformed otherwise)."
+    )
+    min_free_space_mb: int = setting(
+        10240,
+        "Before each claim, idle caches and stored content are collected, least recently used first, "
+        "until this many MiB are free where they live.",
+        rule=(lambda v: v >= 0, "must be 0 or more"),
+    )
+
+    def root_path(self, worker: WorkerSettings) -> Path:
+        return Path(self.root) if self.root else worker.work_root_path / "mounts"
+
 
 @dataclass(frozen=True)
 class RegistrySettings:
@@ -409,6 +439,7 @@ class Config:
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     queue: LocalQueueSettings = field(default_factory=LocalQueueSettings)
     inspect: InspectSettings = field(default_factory=InspectSettings)
+    mounts: MountSettings = field(default_factory=MountSettings)
 
     def client_options(self) -> dict[str, Any]:
         """Options for the official ``taskcluster`` client classes."""

@@ -139,6 +139,54 @@ def hawk_ext(credentials: Mapping[str, str], authorized_scopes: Sequence[str]) -
     return ext.decode() if isinstance(ext, bytes) else str(ext)
 
 
+def restricted_options(root_url: str, credentials: Mapping[str, str], scopes: list[str]) -> dict[str, Any]:
+    """Client options acting with ``credentials`` but only with ``scopes`` (``authorizedScopes``): a
+    run's credentials narrowed to what its task may do, so a task cannot reach what its scopes do not
+    allow through the worker's extra ones."""
+    return {"rootUrl": root_url, "credentials": dict(credentials), "authorizedScopes": list(scopes)}
+
+
+async def aio_download_latest_artifact(
+    file: Any, *, task_id: str, name: str, options: Mapping[str, Any], max_retries: int = 5
+) -> None:
+    """The aio face of ``download_artifact``, to ``file`` (seekable; rewound for each retry): the
+    latest run's artifact of any storage type, 5xx and connection errors retried, object hashes checked.
+    Raises the client's failures (``TaskclusterArtifactError`` for an error artifact)."""
+    import taskcluster.aio
+    import taskcluster.aio.download
+
+    queue = taskcluster.aio.Queue(_copy(options))
+    await taskcluster.aio.download.downloadArtifactToFile(
+        file=file, taskId=task_id, name=name, queueService=queue, maxRetries=max_retries
+    )
+
+
+async def download_url(file: Any, url: str, *, max_retries: int = 5) -> None:
+    """A plain URL's body to ``file`` with the official client's retry and streaming helpers: 5xx and
+    connection errors are retried with its back-off, a 4xx raises ``aiohttp.ClientResponseError``."""
+    import aiohttp
+    from taskcluster.aio.reader_writer import FileWriter, streamingCopy
+    from taskcluster.aio.retry import retry
+
+    async with aiohttp.ClientSession() as session:
+
+        async def attempt(retry_for: Any) -> None:
+            file.seek(0)
+            file.truncate()
+            try:
+                async with session.get(url) as response:
+                    response.raise_for_status()
+                    await streamingCopy(response.content, FileWriter(file))
+            except aiohttp.ClientResponseError as error:
+                if 400 <= error.status < 500:
+                    raise
+                retry_for(error)
+            except (aiohttp.ClientError, TimeoutError) as error:
+                retry_for(error)
+
+        await retry(max_retries, attempt)
+
+
 def new_task_id() -> str:
     import taskcluster
 

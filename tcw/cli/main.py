@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, str] = {
     "schemas": "tcw.cli.schemas:schemas",
     "queue": "tcw.cli.queue:queue",
     "task": "tcw.cli.task:task",
+    "cache": "tcw.cli.cache:cache",
     "secret": "tcw.cli.secret:secret",
     "status": "tcw.cli.status:status",
 }

@@ -193,12 +193,12 @@ def run(
         click.echo(f"worker stopped: {summarise(records)}", err=True)
 
 
-def load_executor(spec: str) -> Executor:
+def load_executor(spec: str, config: Config) -> Executor:
     """``resolve_executor``, imported when first needed: worker-runner waits for the handshake, which
     comes before any of the engine and executors is imported."""
     from tcw.executors.loader import resolve_executor
 
-    return resolve_executor(spec)
+    return resolve_executor(spec, config)
 
 
 def load_runner_config(ctx: click.Context, options: dict[str, Any], **flags: Any) -> Config:

@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EXECUTOR = WorkerSettings().executor
 
-ExecutorLoader = Callable[[str], Executor]
-"""Turns an executor name (``shell``, an entry point, ``module:function``) into an executor."""
+ExecutorLoader = Callable[[str, Config], Executor]
+"""Turns an executor name (``shell``, an entry point, ``module:function``) into an executor; built-in
+executors take their settings from the config (the shell executor's mounts)."""
 
 
 def check_work_root(worker: Worker) -> None:
@@ -76,7 +77,7 @@ def prepare(config: Config, load_executor: ExecutorLoader) -> WorkerSetup:
     queue = config.worker.task_queue_id
     if not queue:
         raise UsageError("no task queue: give --task-queue P/W (or --provisioner-id and --worker-type)")
-    chosen = queue_schema(config, queue, load_executor)
+    chosen = queue_schema(config, queue, lambda spec: load_executor(spec, config))
     choice, entry = chosen.choice, chosen.entry
     log.info("task queue %s: executor %s, from %s", queue, choice.spec, choice.origin)
     if entry is not None:

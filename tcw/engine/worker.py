@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -45,6 +44,7 @@ from tcw.executors.api import (
     State,
     TaskOutcome,
     WorkerShutdown,
+    before_claim_hook,
 )
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class ActiveRun:
 
 def work_root_of(settings: WorkerSettings) -> Path:
     """Where the worker keeps its runs' files and its status file."""
-    return Path(settings.work_root or Path(tempfile.gettempdir()) / "tcw-work")
+    return settings.work_root_path
 
 
 class Worker:
@@ -157,12 +157,23 @@ class Worker:
         log.info("claimed %s", claim.name or "task", extra=claim.log_fields)
         return claim
 
+    async def _before_claim(self) -> None:
+        """The executor's preparation between tasks (freeing disk); a failure never stops claiming."""
+        hook = before_claim_hook(self.executor)
+        if hook is None:
+            return
+        try:
+            await hook()
+        except Exception as error:
+            log.error("preparing for the next claim failed: %s", error, exc_info=error)
+
     async def claim_within(self, seconds: float, count: int = 1) -> list[Claim]:
         """Poll for up to ``seconds`` (or until asked to stop); a poll still waiting then is abandoned.
         Unlike the daemon, which backs off and tries again, a poll that fails raises."""
         deadline = time.monotonic() + seconds
         answered = False
         while (left := deadline - time.monotonic()) > 0 and not self.stopping:
+            await self._before_claim()
             claims = await self._unless_stopped(self._claim_pausing_when_empty(count), timeout=left)
             answered = answered or claims is not None
             if claims:
@@ -190,7 +201,9 @@ class Worker:
 
     async def _claim_or_back_off(self, count: int) -> list[Claim]:
         """The daemon's claim: a failed poll is logged and backed off, unless it is a refusal before the
-        first claim (wrong credentials or scopes, which no retry fixes). The disk guard goes first."""
+        first claim (wrong credentials or scopes, which no retry fixes). The disk guard goes first, after
+        the executor's preparation (which may free disk)."""
+        await self._before_claim()
         if (shortfall := self.disk_guard.shortfall()) is not None:
             self.metrics.last_error = LastError(time.time(), shortfall)
             await asyncio.sleep(RETRY_SECONDS)

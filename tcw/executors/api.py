@@ -236,3 +236,11 @@ def declared_payload_schema(executor: object) -> str | None:
     """The payload schema ``executor`` declares (``payload_schema = "shell"``), or None."""
     declared = getattr(executor, PAYLOAD_SCHEMA_ATTRIBUTE, None)
     return declared if isinstance(declared, str) and declared.strip() else None
+
+
+def before_claim_hook(executor: Executor) -> Callable[[], Awaitable[None]] | None:
+    """An executor's optional ``async before_claim()``: the engine awaits it before each claimWork poll,
+    for work that must happen between tasks (the shell executor frees disk for its caches there). What it
+    raises is logged and the poll goes ahead."""
+    hook = getattr(executor, "before_claim", None)
+    return hook if callable(hook) else None

@@ -41,26 +41,36 @@ import sys
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tcw.errors import UsageError
 from tcw.executors.api import Executor, TaskContext
 from tcw.executors.shell import ShellExecutor
 
+if TYPE_CHECKING:
+    from tcw.config import Config
+
 ENTRY_POINT_GROUP = "tcw.executors"
-BUILTIN_EXECUTORS: Mapping[str, Callable[[], Executor]] = {"shell": ShellExecutor}
 
 
-def resolve_executor(spec: str) -> Executor:
+def _shell(config: Config | None) -> Executor:
+    return ShellExecutor() if config is None else ShellExecutor.from_config(config)
+
+
+BUILTIN_EXECUTORS: Mapping[str, Callable[[Config | None], Executor]] = {"shell": _shell}
+
+
+def resolve_executor(spec: str, config: Config | None = None) -> Executor:
     """The executor named by ``spec``: a built-in name, an entry point in ``tcw.executors``, or
-    ``module:function``. Raises ``UsageError`` saying what is wrong with the spec."""
+    ``module:function``. Built-ins take their settings from ``config`` (defaults without one). Raises
+    ``UsageError`` saying what is wrong with the spec."""
     spec = spec.strip()
     if not spec:
         raise UsageError("executor: empty name; use 'shell', an entry point name or module:function")
     if ":" in spec:  # module:function, or path/to/file.py:function
         return as_executor(_import_target(spec), spec)
     if spec in BUILTIN_EXECUTORS:
-        return BUILTIN_EXECUTORS[spec]()
+        return BUILTIN_EXECUTORS[spec](config)
     return as_executor(_load_entry_point(spec), spec)
 
 

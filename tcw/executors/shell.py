@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tcw.executors.api import (
     RESERVED_ARTIFACT_NAMES,
@@ -40,6 +40,10 @@ from tcw.executors.process import (
     run_process,
 )
 from tcw.executors.taskcluster_env import CREDENTIALS_FD, PROXY_URL, taskcluster_environment
+
+if TYPE_CHECKING:
+    from tcw.config import Config
+    from tcw.executors.mounts import MountedRun, MountManager
 
 # Set by the worker for every command; a payload's ``env`` cannot override them (as in generic-worker).
 FIXED_ENV = (
@@ -220,17 +224,51 @@ class ShellExecutor:
         grace: float = DEFAULT_GRACE,
         cancel_grace: float = DEFAULT_CANCEL_GRACE,
         path: str | None = None,
+        mounts: MountManager | None = None,
+        config: Config | None = None,
     ) -> None:
         self.grace = grace
         self.cancel_grace = cancel_grace
         self.path = path if path is not None else os.environ.get("PATH", os.defpath)
+        self._mounts = mounts
+        self._config = config
+
+    @classmethod
+    def from_config(cls, config: Config) -> ShellExecutor:
+        return cls(config=config)
+
+    @property
+    def mounts(self) -> MountManager:
+        """Made on first use, so that its modules (archives, locks, downloads) stay out of the worker's
+        start-up, which must reach its signal handlers quickly."""
+        if self._mounts is None:
+            from tcw.executors.mounts import MountManager
+
+            self._mounts = MountManager() if self._config is None else MountManager.from_config(self._config)
+        return self._mounts
+
+    async def before_claim(self) -> None:
+        """Free disk for the mounts (idle caches, stored content) before the worker claims a task."""
+        await self.mounts.before_claim()
 
     async def __call__(self, ctx: TaskContext) -> None:
         expires = ctx.task.get("expires")
         payload = ShellPayload.parse(ctx.payload, expires if isinstance(expires, str) else None)
+        plan = self.mounts.plan(ctx)
         taskcluster = await taskcluster_environment(ctx, payload.taskcluster_proxy)
         env = task_environment(ctx, payload.env, self.path) | taskcluster.env
-        outcome = await self._run_commands(ctx, payload, env, taskcluster.pass_fds)
+        async with self.mounts.mounted(ctx, plan) as mounted:
+            await self._run_and_publish(ctx, payload, env, taskcluster.pass_fds, mounted)
+
+    async def _run_and_publish(
+        self,
+        ctx: TaskContext,
+        payload: ShellPayload,
+        env: Mapping[str, str],
+        pass_fds: tuple[int, ...],
+        mounted: MountedRun,
+    ) -> None:
+        outcome = await self._run_commands(ctx, payload, env, pass_fds, mounted.saw_exit)
         try:
             artifact_problem = await publish_artifacts(ctx, payload.artifacts)
         except ResourceUnavailable:
@@ -247,7 +285,12 @@ class ShellExecutor:
             raise final
 
     async def _run_commands(
-        self, ctx: TaskContext, payload: ShellPayload, env: Mapping[str, str], pass_fds: tuple[int, ...] = ()
+        self,
+        ctx: TaskContext,
+        payload: ShellPayload,
+        env: Mapping[str, str],
+        pass_fds: tuple[int, ...] = (),
+        on_exit: Callable[[int | None], None] = lambda returncode: None,
     ) -> TaskOutcome | None:
         """Run the commands in order; the outcome that ends the task early, or None when all succeed."""
         loop = asyncio.get_running_loop()
@@ -271,6 +314,7 @@ class ShellExecutor:
                 )
             except StartFailed as error:
                 return TaskFailed(f"command {index} could not be started: {error}")
+            on_exit(ended.returncode)
             ctx.log.info(
                 "Command %d: %s after %.3f s%s",
                 index,
