@@ -92,9 +92,8 @@ def aio_object(options: Mapping[str, Any], session: aiohttp.ClientSession) -> An
 
 
 def aio_worker_manager(options: Mapping[str, Any], session: aiohttp.ClientSession) -> Any:
-    import taskcluster.aio
-
-    return taskcluster.aio.WorkerManager(_copy(options), session=session)
+    """The builder the pool and inspect-runs pass around (a callable of options and session)."""
+    return aio_client("worker-manager", options, session)
 
 
 def sync_client(service: str, options: Mapping[str, Any]) -> Any:
