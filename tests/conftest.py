@@ -14,6 +14,7 @@ import pytest
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
+from tests.support.browser import Browser, started_browser, why_no_browser
 from tests.support.cli import KEPT_VARIABLES, RunCli, invoke_cli
 from tests.support.localqueue import TEST_SETTINGS, MakeLocalQueue
 from tests.support.references import DEFAULT_PATH, References, SchemaCheck, load_references, references_path
@@ -98,3 +99,15 @@ def queue(local_queue: LocalQueue) -> Any:
 def worker_config(tmp_path: Path) -> MakeConfig:
     """``worker_config(local_queue, capacity=2, ...)``: `make_worker_config` with this test's tmp_path."""
     return functools.partial(make_worker_config, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium per test process (starting one costs a second or two): ``browser.open(url)``
+    returns the page's console errors; ``browser.screenshot(name)`` keeps a PNG as a test artifact.
+    Skips, with the reason, where Chromium, chromedriver or selenium is missing."""
+    reason = why_no_browser()
+    if reason is not None:
+        pytest.skip(reason)
+    with started_browser() as session:
+        yield session
