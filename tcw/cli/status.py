@@ -63,8 +63,8 @@ def _print_summary(data: Mapping[str, Any]) -> None:
     )
     resolved = ", ".join(f"{count} {what}" for what, count in sorted((data.get("resolved") or {}).items()))
     click.echo(
-        f"capacity {len(running)}/{data.get('capacity')} in use; claimed {data.get('claimed', 0)}"
-        + (f"; resolved: {resolved}" if resolved else "")
+        f"capacity {sum(not entry.get('finishing') for entry in running)}/{data.get('capacity')} in use; "
+        f"claimed {data.get('claimed', 0)}" + (f"; resolved: {resolved}" if resolved else "")
     )
     error = data.get("lastError")
     if error:
@@ -80,7 +80,7 @@ def _print_summary(data: Mapping[str, Any]) -> None:
             str(entry.get("taskId")),
             str(entry.get("runId")),
             str(entry.get("name") or ""),
-            _age(now - float(entry.get("started", now))),
+            _age(now - float(entry.get("started", now))) + (" (reporting)" if entry.get("finishing") else ""),
             _size(_log_bytes(entry)),
         )
     print_table(table)

@@ -51,6 +51,7 @@ def snapshot(worker: Worker, endpoints: Mapping[str, str]) -> dict[str, Any]:
                 "started": active.started_at,
                 "logPath": str(run.log_path),
                 "logBytes": log_bytes,
+                "finishing": active.finishing,  # the task has ended; its log and report are going out
             }
         )
     error = metrics.last_error

@@ -79,11 +79,15 @@ class RunRecord:
 
 @dataclass
 class ActiveRun:
-    """A run between its claim and its record: what ``request_stop`` reaches and capacity counts."""
+    """A run between its claim and its record: what ``request_stop`` reaches and capacity counts.
+
+    A run is ``finishing`` once its task's processes are gone and only its log upload and report are left:
+    it no longer takes a slot, so the next task is claimed and started while those calls are in flight."""
 
     run: TaskRun
     job: asyncio.Task[RunRecord] | None = None  # None when awaited directly (``run_once``, claim-once)
     started_at: float = field(default_factory=time.time)
+    finishing: bool = False
 
 
 def work_root_of(settings: WorkerSettings) -> Path:
@@ -122,7 +126,7 @@ class Worker:
         self._empty_polls = 0
         self._failed_polls = 0
         self._stop_requested = False
-        self.metrics = WorkerMetrics(settings.capacity, lambda: len(self._active))
+        self.metrics = WorkerMetrics(settings.capacity, self._running)
         port.observe = self.metrics.queue_call
         self.live_logs = LiveLogs()  # served once ``tcw.engine.operator`` gives it a base URL
         self.disk_guard = DiskGuard(self.work_root, settings.min_free_disk_mb)
@@ -339,6 +343,7 @@ class Worker:
             return resolve(error)
         with task_log, self.live_logs.start(run) as live:
             ending = await self._run_task(run, task_log)
+            self._task_ended(run)
             resolution = resolve(ending)
             if run.lost is not None:
                 return resolution
@@ -367,6 +372,18 @@ class Worker:
                 log.error("task raised unexpectedly", exc_info=error, extra=claim.log_fields)
             return error
         return None
+
+    def _task_ended(self, run: TaskRun) -> None:
+        """The task's processes are gone: its slot may take the next task while the log and the report go
+        out (claim ahead), so a worker never waits on claimWork with those calls as its only work."""
+        active = self._active.get((run.claim.task_id, run.claim.run_id))
+        if active is not None:
+            active.finishing = True
+            self._slot_freed.set()
+
+    def _running(self) -> int:
+        """Runs whose task is still running: what capacity limits."""
+        return sum(1 for active in self._active.values() if not active.finishing)
 
     def _check_payload(self, claim: Claim) -> None:
         if self.payload_check is None:
@@ -514,7 +531,10 @@ class Worker:
         return list(self.records)
 
     def _free_slots(self) -> int:
-        free = self.settings.capacity - len(self._active)
+        """Slots without a running task, while at most one run per slot is still finishing: a queue slow to
+        take logs and reports holds claims back instead of piling up finished runs."""
+        capacity = self.settings.capacity
+        free = min(capacity - self._running(), 2 * capacity - len(self._active))
         if self.settings.max_tasks is not None:
             free = min(free, self.settings.max_tasks - self._claimed)
         return max(0, free)

@@ -29,6 +29,7 @@ class Faults:
     max_delay: float = 0.3
     seed: int = 1
     lose_first: dict[str, int] = field(default_factory=dict)  # path part -> answers to lose, in order
+    slow: dict[str, float] = field(default_factory=dict)  # path part -> seconds every such call waits
 
 
 @dataclass
@@ -61,6 +62,9 @@ class FaultProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        for part, seconds in self.faults.slow.items():
+            if part in request.path:
+                await asyncio.sleep(seconds)
         for part, left in self.faults.lose_first.items():
             if part in request.path and left > 0:
                 self.faults.lose_first[part] = left - 1
