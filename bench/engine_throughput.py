@@ -6,8 +6,9 @@ Without --root-url, on a fresh local queue (tcw's own, in a child process): quic
 that is the figure that counts.
 
 Each round runs every kind of worker once, interleaved, each on a fresh task queue of N no-op tasks (`true`,
-plus the task log artifact): tcw at capacity 1 and 8 with the default settings (object artifacts), tcw at
-capacity 8 (and, with --kinds tcw1s3, 1) with s3 artifacts as scriptworker uploads them, and scriptworker
+plus the task log artifact): tcw at capacity 1 and 8 with the default settings (s3 artifacts, as
+scriptworker and generic-worker upload them), tcw at capacity 8 (and, with --kinds tcw1obj, 1) with object
+artifacts (the object service: three calls more per artifact), and scriptworker
 63.6.1 (PyPI) from its own virtualenv (.venv-bench-scriptworker, created here on first use: it pins aiohttp
 differently), chain of trust off, task_script `["true"]`, stopped after exactly N tasks by a launcher that
 counts its claims. Per run:
@@ -96,7 +97,7 @@ class Kind:
     key: str
     label: str
     capacity: int = 0  # 0: scriptworker
-    storage: str = "object"
+    storage: str | None = None  # worker.artifact_storage; None: tcw's default
     operator: bool = False  # live logs and /metrics on (`--live-log-port 0`), compared with the same kind off
 
 
@@ -104,16 +105,16 @@ KINDS = {
     kind.key: kind
     for kind in (
         Kind("tcw1", "tcw run --capacity 1", 1),
-        Kind("tcw1s3", "  same, s3 artifacts", 1, "s3"),
+        Kind("tcw1obj", "  same, object artifacts", 1, "object"),
         Kind("tcw8", "tcw run --capacity 8", 8),
-        # scriptworker uploads s3 artifacts (createArtifact + PUT); object (the default) takes 2 more calls.
-        Kind("tcw8s3", "  same, s3 artifacts", 8, "s3"),
+        # s3 (the default, as scriptworker uploads): createArtifact + PUT; object takes 3 more calls.
+        Kind("tcw8obj", "  same, object artifacts", 8, "object"),
         Kind("tcw1live", "  tcw1, live logs+metrics", 1, operator=True),
         Kind("tcw8live", "  tcw8, live logs+metrics", 8, operator=True),
         Kind("sw", "scriptworker"),
     )
 }
-DEFAULT_KINDS = "tcw1,tcw8,tcw8s3,sw"
+DEFAULT_KINDS = "tcw1,tcw8,tcw8obj,sw"
 OPERATOR_TARGET = 0.95  # issue 13: live logs and metrics on cost at most 5% of the throughput with them off
 TARGETS = {  # README (local queue) and issue 15 (a real deployment), ratios against scriptworker
     "local": {"tcw1": 1.5, "tcw8": 4.0},
@@ -302,7 +303,8 @@ def run_measured(command: list[str], env: dict[str, str], log: Path) -> Usage:
 
 def run_tcw(target: Deployment, kind: Kind, worker_type: str, count: int, work: Path) -> Usage:
     env = _clean_env()
-    env["TCW_WORKER_ARTIFACT_STORAGE"] = kind.storage
+    if kind.storage is not None:
+        env["TCW_WORKER_ARTIFACT_STORAGE"] = kind.storage
     env["TASKCLUSTER_CLIENT_ID"] = target.credentials["clientId"]
     env["TASKCLUSTER_ACCESS_TOKEN"] = target.credentials["accessToken"]
     if "certificate" in target.credentials:

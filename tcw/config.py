@@ -210,7 +210,10 @@ class WorkerSettings:
         "Run payloads unchecked when the task queue has no payload schema (registry entry or executor's).",
     )
     artifact_storage: ArtifactStorage = setting(
-        "object", "How artifacts are uploaded: object (the object service) or s3 (the queue's s3 type)."
+        "s3",
+        "How artifacts with data are uploaded: s3 (the queue's s3 type: createArtifact and one PUT, "
+        "generic-worker's default) or object (the object service: three calls more per artifact, with "
+        "hashes checked on download).",
     )
     task_user: str | None = setting(
         None,

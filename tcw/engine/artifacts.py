@@ -49,7 +49,7 @@ class RunArtifacts:
     directory, once the run has one) or one of ``own_files`` (the task log): see ``upload_source``.
     """
 
-    def __init__(self, port: RunPort, storage: ArtifactStorage = "object", attempts: int = UPLOAD_ATTEMPTS):
+    def __init__(self, port: RunPort, storage: ArtifactStorage = "s3", attempts: int = UPLOAD_ATTEMPTS):
         self.port = port
         self.storage = storage
         self.attempts = attempts

@@ -31,7 +31,7 @@ async def test_object_link_reference_and_error_artifacts(
     local_queue: Any, queue: Any, worker_config: MakeConfig
 ) -> None:
     task_id = create_task(queue, {})
-    await run_worker(worker_config(local_queue, max_tasks=1), publish_everything)
+    await run_worker(worker_config(local_queue, max_tasks=1, artifact_storage="object"), publish_everything)
     assert last_run(queue, task_id) == "completed"
     kinds = {a["name"]: a["storageType"] for a in queue.listArtifacts(task_id, "0")["artifacts"]}
     assert kinds["public/small.txt"] == "object" and kinds["public/big.bin"] == "object"
@@ -45,12 +45,12 @@ async def test_object_link_reference_and_error_artifacts(
     assert fetch(queue, task_id, "public/gone.txt").status_code == 424
 
 
-async def test_s3_storage_when_configured(local_queue: Any, queue: Any, worker_config: MakeConfig) -> None:
+async def test_s3_storage_by_default(local_queue: Any, queue: Any, worker_config: MakeConfig) -> None:
     async def handler(ctx: Any) -> None:
         await ctx.artifacts.upload("public/s3.txt", b"through a putUrl\n")
 
     task_id = create_task(queue, {})
-    await run_worker(worker_config(local_queue, max_tasks=1, artifact_storage="s3"), handler)
+    await run_worker(worker_config(local_queue, max_tasks=1), handler)
     kinds = {a["name"]: a["storageType"] for a in queue.listArtifacts(task_id, "0")["artifacts"]}
     assert kinds["public/s3.txt"] == "s3" and kinds["public/logs/live_backing.log"] == "s3"
     assert fetch(queue, task_id, "public/s3.txt").text == "through a putUrl\n"

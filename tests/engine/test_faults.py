@@ -31,7 +31,9 @@ async def test_two_hundred_tasks_through_a_faulty_network_resolve_exactly_once(
 
     try:
         records = await run_worker(
-            worker_config(ViaProxy, capacity=16, max_tasks=TASKS, idle_timeout=10), handler
+            # object artifacts: each takes four calls through the proxy, where s3's PUT would go around it
+            worker_config(ViaProxy, capacity=16, max_tasks=TASKS, idle_timeout=10, artifact_storage="object"),
+            handler,
         )
     finally:
         await proxy.stop()
@@ -64,7 +66,7 @@ async def test_an_upload_whose_finish_answers_are_all_lost_is_not_lost(
         root_credentials = local_queue.root_credentials
 
     try:
-        records = await run_worker(worker_config(ViaProxy, max_tasks=1), handler)
+        records = await run_worker(worker_config(ViaProxy, max_tasks=1, artifact_storage="object"), handler)
     finally:
         await proxy.stop()
     assert proxy.injected["lose_answer"] == 6

@@ -47,7 +47,7 @@ async def test_a_second_task_mounts_the_artifact_without_a_download(
         await ctx.artifacts.upload("public/tool.tar.gz", data)
 
     producer = create_task(queue, {})
-    await run_worker(worker_config(local_queue, max_tasks=1), produce)
+    await run_worker(worker_config(local_queue, max_tasks=1, artifact_storage="object"), produce)
     proxy = CountingProxy(local_queue.root_url, Faults())
     await proxy.start()
     try:
