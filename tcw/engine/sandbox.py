@@ -89,23 +89,35 @@ def _libc() -> ctypes.CDLL:
 
 def cgroup2_directory() -> Path | None:
     """This process's own cgroup v2 directory, or None without a cgroup v2 mount (never assumes where)."""
+    found = cgroup2_mount()
+    return found[0] if found is not None else None
+
+
+def cgroup2_mount() -> tuple[Path, frozenset[str]] | None:
+    """This process's own cgroup v2 directory and the hierarchy's mount options, or None."""
     try:
         mountinfo = Path("/proc/self/mountinfo").read_text()
         own = Path("/proc/self/cgroup").read_text()
     except OSError:
         return None
+    return parse_cgroup2_mount(mountinfo, own)
+
+
+def parse_cgroup2_mount(mountinfo: str, own: str) -> tuple[Path, frozenset[str]] | None:
     path = next((line[3:] for line in own.splitlines() if line.startswith("0::")), None)
     if path is None:
         return None
     for line in mountinfo.splitlines():
         fields, _, rest = line.partition(" - ")
-        if rest.split(" ", 1)[0] != "cgroup2":
+        fs_type, _, source_and_options = rest.partition(" ")
+        if fs_type != "cgroup2":
             continue
         parts = fields.split()
         root, mount_point = parts[3], parts[4]
         if path == root or path.startswith(root.rstrip("/") + "/"):
             relative = path[len(root.rstrip("/")) :].lstrip("/")
-            return Path(mount_point) / relative
+            options = source_and_options.partition(" ")[2].split(",")
+            return Path(mount_point) / relative, frozenset(options)
     return None
 
 
@@ -146,6 +158,7 @@ class WorkerSandbox:
         self._leaders_read, self._leaders_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._leaders: set[int] = set()
         self._runs = 0
+        self._mount_options: frozenset[str] = frozenset()
         self.containment = self._choose(settings.containment)
 
     def _choose(self, wanted: str) -> Mechanism:
@@ -165,9 +178,10 @@ class WorkerSandbox:
 
     def _set_up_cgroups(self) -> str | None:
         """Make ``tcw-<pid>-<n>`` in the worker's cgroup and fork its guard; the reason when it cannot."""
-        base = cgroup2_directory()
-        if base is None:
+        mount = cgroup2_mount()
+        if mount is None:
             return "no cgroup v2 hierarchy mounted"
+        base, self._mount_options = mount
         directory = base / f"tcw-{os.getpid()}-{next(_workers)}"
         try:
             directory.mkdir(exist_ok=True)
@@ -203,7 +217,17 @@ class WorkerSandbox:
         user = (
             f", tasks run as {self.task_user.name}" if self.task_user else ", tasks run as the worker's user"
         )
-        return f"task processes contained by {self.containment}{where}{user}"
+        return f"task processes contained by {self.containment}{where}{user}{self._migration_hint()}"
+
+    def _migration_hint(self) -> str:
+        """Moving a process between cgroups waits for an RCU grace period unless the hierarchy is mounted
+        with favordynmods (Linux >= 6.0): milliseconds per task start on a busy host, measured here."""
+        if self._home is None or "favordynmods" in self._mount_options:
+            return ""
+        return (
+            "; cgroup2 is mounted without favordynmods, so each task start may wait milliseconds for the "
+            "kernel (mount -o remount,favordynmods on a worker host; README: What protects what)"
+        )
 
     def for_run(self, name: str) -> RunSandbox:
         self._runs += 1
