@@ -19,7 +19,7 @@ DELEGATED = """\
 def test_the_worker_s_own_cgroup_below_the_v2_mount_and_its_options() -> None:
     directory, options = parse_cgroup2_mount(HYBRID, "4:memory:/x\n0::/job/7\n") or (None, None)
     assert directory == Path("/sys/fs/cgroup/unified/job/7")
-    assert options == {"rw"}
+    assert options == frozenset({"rw"})
 
 
 def test_a_mount_of_a_subtree_maps_the_cgroup_path_below_its_root() -> None:
