@@ -47,6 +47,12 @@ def queue() -> None:
     default=None,
     help="Directory served at ROOT_URL/schemas/, as a deployment serves its payload schemas.",
 )
+@click.option(
+    "--public-read",
+    is_flag=True,
+    default=None,
+    help="Let callers without credentials (and the web view) read tasks, public artifacts and workers.",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -57,6 +63,7 @@ def serve(
     resolver_interval: float | None,
     secrets_dir: str | None,
     schemas_dir: str | None,
+    public_read: bool | None,
 ) -> None:
     """Serve the Queue, object and worker-manager APIs at http://HOST:PORT until SIGINT or SIGTERM.
 
@@ -77,6 +84,7 @@ def serve(
             "queue.resolver_interval": resolver_interval,
             "queue.schemas_dir": schemas_dir,
             "queue.secrets_dir": secrets_dir,
+            "queue.public_read": public_read,
         }
     )
     LocalQueue(config.queue).serve_forever(on_ready=_announce)

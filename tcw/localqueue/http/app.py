@@ -191,13 +191,16 @@ def make_app(
     schemas_dir: Path | None = None,
     connections: Middleware | None = None,
     body_timeout: float = 30.0,
+    pages: Iterable[web.AbstractRouteDef] = (),
 ) -> web.Application:
     """The aiohttp application: the byte endpoints signed URLs point at, the schemas (when given a
-    directory, served read-only at /schemas/ as a deployment serves them), then every service's routes;
-    ``connections`` (connections.py) is told which connections have a request in progress."""
+    directory, served read-only at /schemas/ as a deployment serves them), the web view's ``pages``
+    (outside /api/), then every service's routes; ``connections`` (connections.py) is told which
+    connections have a request in progress."""
     middlewares = [_unexpected_errors] if connections is None else [connections, _unexpected_errors]
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=middlewares)
     app.add_routes(blob_routes(state))
+    app.add_routes(pages)
     if schemas_dir is not None:
         app.router.add_static("/schemas/", schemas_dir, show_index=False, follow_symlinks=False)
     app.router.add_route(
