@@ -102,6 +102,8 @@ def _announce(queue: LocalQueue) -> None:
     database (nowhere else to find it); otherwise `tcw queue env` reads it from the private secrets
     directory, so that it never lands in terminals' scrollback or service logs."""
     click.echo(f"Local queue serving at {queue.root_url} (database {queue.db_path})")
+    readers = "public read" if queue.settings.public_read else "only what the anonymous role may read"
+    click.echo(f"  web view: {queue.root_url}/ ({readers})")
     if not _loopback(queue.settings.host):
         click.echo(
             f"Warning: serving plain HTTP on {queue.settings.host}, which is not a loopback address. Anyone"

@@ -121,7 +121,7 @@ class Pages:
             complete=complete,
             counts=counts,
             states=TASK_STATES,
-            state=state,
+            chosen=state,
             text=text,
         )
 

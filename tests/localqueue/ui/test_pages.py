@@ -85,8 +85,10 @@ def test_finding_a_task_or_a_group_by_id_leads_to_its_page(site: Site) -> None:
 def test_a_group_is_filtered_by_state_and_name(site: Site) -> None:
     failed = main_text(site.get(f"/tasks/groups/{site.group_id}?state=failed"))
     assert "tests the thing" in failed and "builds the thing" not in failed
+    assert '<option value="failed" selected>' in failed and "1 of 4 tasks in state failed" in failed
     named = main_text(site.get(f"/tasks/groups/{site.group_id}?q=BUILDS"))
     assert "builds the thing" in named and "tests the thing" not in named
+    assert 'name="q" value="BUILDS"' in named
     counts = re.findall(
         r"state-(\w+)\">\w+</span> <strong>(\d+)</strong>",
         main_text(site.get(f"/tasks/groups/{site.group_id}")),
