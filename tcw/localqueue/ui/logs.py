@@ -18,6 +18,7 @@ from tcw.localqueue.services.state import QueueState
 from tcw.localqueue.storage import blobs
 
 TAIL_BYTES = 1 << 20  # a page shows at most the last MiB of a log
+MAX_DECODED = 64 << 20  # a gzip-encoded log is decoded this far at most: a task may upload a gzip bomb
 GZIP_WINDOW = 16 + zlib.MAX_WBITS
 
 
@@ -25,6 +26,7 @@ GZIP_WINDOW = 16 + zlib.MAX_WBITS
 class LogText:
     text: str
     truncated: bool  # only the last TAIL_BYTES are shown
+    cut_short: bool = False  # decoding stopped at MAX_DECODED: the text is not the log's end
 
 
 def local_blob_key(state: QueueState, url: str) -> str | None:
@@ -41,20 +43,25 @@ async def stored_log(state: QueueState, url: str) -> LogText | None:
     if blob is None:
         return None
     path = blobs.blob_path(state.blob_dir, blob.key)
-    return await asyncio.to_thread(_read_tail, path, blob.content_encoding == "gzip")
+    return await asyncio.to_thread(read_tail, path, blob.content_encoding == "gzip")
 
 
-def _read_tail(path: Path, gzipped: bool) -> LogText:
-    tail = b""
-    total = 0
-    decoder = zlib.decompressobj(GZIP_WINDOW) if gzipped else None
+def read_tail(path: Path, gzipped: bool) -> LogText:
+    """The last TAIL_BYTES of the log, decoded; memory stays within a few chunks whatever the file holds."""
+    if not gzipped:
+        size = path.stat().st_size
+        with path.open("rb") as file:
+            file.seek(max(0, size - TAIL_BYTES))
+            return LogText(file.read(TAIL_BYTES).decode("utf-8", errors="replace"), size > TAIL_BYTES)
+    tail, total = b"", 0
+    decoder = zlib.decompressobj(GZIP_WINDOW)
     with path.open("rb") as file:
-        while chunk := file.read(blobs.CHUNK_SIZE):
-            data = decoder.decompress(chunk) if decoder else chunk
-            total += len(data)
-            tail = (tail + data)[-TAIL_BYTES:]
-    if decoder:
-        rest = decoder.flush()
-        total += len(rest)
-        tail = (tail + rest)[-TAIL_BYTES:]
+        while (chunk := file.read(blobs.CHUNK_SIZE)) and not decoder.eof:
+            while chunk:
+                data = decoder.decompress(chunk, blobs.CHUNK_SIZE)
+                chunk = decoder.unconsumed_tail
+                total += len(data)
+                tail = (tail + data)[-TAIL_BYTES:]
+                if total > MAX_DECODED:
+                    return LogText(tail.decode("utf-8", errors="replace"), True, cut_short=True)
     return LogText(tail.decode("utf-8", errors="replace"), total > TAIL_BYTES)

@@ -5,14 +5,49 @@ each page is kept under build/test-artifacts/screenshots."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import taskcluster
 
-from tests.localqueue.ui.conftest import Site
+from tests.localqueue.ui.conftest import FakeWorker, Site, create
 from tests.support.browser import Browser
+from tests.support.localqueue import from_now
 
 PHONE = (375, 812)
+LIVE_TEXT = "live line 1\n<b>not bold</b>\n"
+
+
+class LiveLogServer(BaseHTTPRequestHandler):
+    """A worker's live-log server as the browser meets it: text with the CORS header that lets a page of
+    another origin read it."""
+
+    def do_GET(self) -> None:
+        body = LIVE_TEXT.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def live_log_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), LiveLogServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/log/token"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def follow(browser: Browser, link_text: str, *, keyboard: bool = False) -> list[str]:
@@ -83,3 +118,34 @@ def test_a_phone_wide_window_needs_no_sideways_scrolling(browser: Browser, site:
         driver.save_screenshot(str(browser.screenshot_dir / "ui-phone-task-group.png"))
     finally:
         driver.set_window_size(1280, 900)
+
+
+def test_a_running_run_shows_its_live_log_as_it_streams(
+    browser: Browser, site: Site, live_log_url: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    task_id = create(site.queue, site.group_id, "streams its log")
+    worker = FakeWorker(site.queue, "w4")
+    claimed, task_queue = worker.claim()
+    assert claimed == task_id
+    reference = {
+        "storageType": "reference",
+        "url": live_log_url,
+        "contentType": "text/plain",
+        "expires": from_now(days=1),
+    }
+    task_queue.createArtifact(task_id, 0, "public/logs/live.log", reference)
+    driver: Any = browser.driver
+    try:
+        assert browser.open(f"{site.url}/tasks/{task_id}/runs/0") == []
+        WebDriverWait(driver, 10).until(lambda d: "live line 1" in d.find_element(By.ID, "live-log").text)
+        assert "<b>not bold</b>" in driver.find_element(By.ID, "live-log").text  # text, never markup
+        assert driver.find_elements(By.CSS_SELECTOR, "#live-log b") == []
+        assert browser.console_errors() == []
+        browser.screenshot("ui-run-live-log")
+    finally:
+        task_queue.reportCompleted(task_id, 0)
+        driver.get("about:blank")  # the page reloads itself while the run lasts
+    assert taskcluster.Queue(site.queue.client_options()).status(task_id)["status"]["state"] == "completed"
