@@ -49,8 +49,8 @@ class Pages:
         """Groups before tasks, a run's logs before its other artifacts: the first route that fits wins."""
         pages: list[tuple[str, Page]] = [
             ("/", self.landing),
-            ("/tasks", self.find_task),
-            ("/tasks/groups", self.find_group),
+            ("/tasks", self.finder("taskId", "Task ID", "/tasks")),
+            ("/tasks/groups", self.finder("taskGroupId", "Task group ID", "/tasks/groups")),
             ("/tasks/groups/{taskGroupId}", self.group),
             ("/tasks/{taskId}", self.task),
             ("/tasks/{taskId}/runs/{runId}", self.run),
@@ -83,23 +83,18 @@ class Pages:
             may_list_groups=self.reader.may("queue.listTaskGroup", {"taskGroupId": "x"}),
         )
 
-    async def find_task(self, request: web.Request) -> web.StreamResponse:
-        task_id = request.query.get("taskId", "").strip()
-        if task_id:
-            raise web.HTTPSeeOther(f"/tasks/{segment(task_id)}")
-        return html("find.html", title="Find a task", field="taskId", label="Task ID", action="/tasks")
+    @staticmethod
+    def finder(field: str, label: str, base: str) -> Page:
+        """``base?field=ID`` leads to ``base/ID``; without an ID, a form asking for one."""
 
-    async def find_group(self, request: web.Request) -> web.StreamResponse:
-        group_id = request.query.get("taskGroupId", "").strip()
-        if group_id:
-            raise web.HTTPSeeOther(f"/tasks/groups/{segment(group_id)}")
-        return html(
-            "find.html",
-            title="Find a task group",
-            field="taskGroupId",
-            label="Task group ID",
-            action="/tasks/groups",
-        )
+        async def find(request: web.Request) -> web.StreamResponse:
+            wanted = request.query.get(field, "").strip()
+            if wanted:
+                raise web.HTTPSeeOther(f"{base}/{segment(wanted)}")
+            title = f"Find a {label.removesuffix(' ID').lower()}"
+            return html("find.html", title=title, field=field, label=label, action=base)
+
+        return find
 
     async def group(self, request: web.Request) -> web.StreamResponse:
         group_id = request.match_info["taskGroupId"]

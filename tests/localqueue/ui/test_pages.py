@@ -76,6 +76,8 @@ def test_finding_a_task_or_a_group_by_id_leads_to_its_page(site: Site) -> None:
     assert group.status_code == 200 and "builds the thing" in group.text
     form = main_text(site.get("/tasks"))
     assert '<label for="taskId">' in form and 'id="taskId"' in form
+    group_form = main_text(site.get("/tasks/groups"))
+    assert "<h1>Find a task group</h1>" in group_form and '<label for="taskGroupId">' in group_form
     unknown = site.get(f"/tasks/{slugid.nice()}")
     assert unknown.status_code == 404 and "not found" in unknown.text
     malformed = site.get("/tasks/not-a-task-id")
