@@ -394,6 +394,11 @@ class LocalQueueSettings:
         "Seconds between sweeps that resolve expired claims and deadlines.",
         rule=_seconds(0, strict=True),
     )
+    public_read: bool = setting(
+        False,
+        "Give the anonymous role the read-only scopes of a public Taskcluster deployment (tasks, statuses,"
+        " task groups, public artifacts, workers), so the web view and calls without credentials read them.",
+    )
     schemas_dir: str | None = setting(
         None,
         "Directory served at <root URL>/schemas/, as a deployment serves its schemas.",

@@ -47,6 +47,12 @@ def queue() -> None:
     default=None,
     help="Directory served at ROOT_URL/schemas/, as a deployment serves its payload schemas.",
 )
+@click.option(
+    "--public-read",
+    is_flag=True,
+    default=None,
+    help="Let callers without credentials (and the web view) read tasks, public artifacts and workers.",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -57,6 +63,7 @@ def serve(
     resolver_interval: float | None,
     secrets_dir: str | None,
     schemas_dir: str | None,
+    public_read: bool | None,
 ) -> None:
     """Serve the Queue, object and worker-manager APIs at http://HOST:PORT until SIGINT or SIGTERM.
 
@@ -77,6 +84,7 @@ def serve(
             "queue.resolver_interval": resolver_interval,
             "queue.schemas_dir": schemas_dir,
             "queue.secrets_dir": secrets_dir,
+            "queue.public_read": public_read,
         }
     )
     LocalQueue(config.queue).serve_forever(on_ready=_announce)
@@ -94,6 +102,8 @@ def _announce(queue: LocalQueue) -> None:
     database (nowhere else to find it); otherwise `tcw queue env` reads it from the private secrets
     directory, so that it never lands in terminals' scrollback or service logs."""
     click.echo(f"Local queue serving at {queue.root_url} (database {queue.db_path})")
+    readers = "public read" if queue.settings.public_read else "only what the anonymous role may read"
+    click.echo(f"  web view: {queue.root_url}/ ({readers})")
     if not _loopback(queue.settings.host):
         click.echo(
             f"Warning: serving plain HTTP on {queue.settings.host}, which is not a loopback address. Anyone"

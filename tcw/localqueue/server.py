@@ -28,7 +28,13 @@ from aiohttp import web
 
 from tcw.config import LocalQueueSettings, default_state_dir
 from tcw.errors import UsageError
-from tcw.localqueue.auth.clients import ROOT_CLIENT_ID, Client, ClientStore, generate_access_token
+from tcw.localqueue.auth.clients import (
+    PUBLIC_READ_SCOPES,
+    ROOT_CLIENT_ID,
+    Client,
+    ClientStore,
+    generate_access_token,
+)
 from tcw.localqueue.auth.keystore import DeploymentSecrets
 from tcw.localqueue.deployment import SERVICES
 from tcw.localqueue.http.app import make_app
@@ -47,6 +53,7 @@ from tcw.localqueue.storage.database import (
     get_meta,
     stored_deployment_id,
 )
+from tcw.localqueue.ui.pages import Pages
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +201,14 @@ class LocalQueue:
         self._state = state
         guard = ConnectionGuard(connection_limit(self.settings.max_connections), self.settings.idle_timeout)
         self._runner = web.AppRunner(
-            make_app(state, SERVICES, self._schemas_dir(), guard.middleware, self.settings.idle_timeout),
+            make_app(
+                state,
+                SERVICES,
+                self._schemas_dir(),
+                guard.middleware,
+                self.settings.idle_timeout,
+                pages=Pages(state, SERVICES).routes(),
+            ),
             access_log=None,
             handler_cancellation=True,
             shutdown_timeout=SHUTDOWN_GRACE,
@@ -257,6 +271,8 @@ class LocalQueue:
                 raise
         issuer = Client(ISSUER_CLIENT_ID, issuer_token, ("*",))
         clients.add(issuer)
+        if self.settings.public_read:
+            clients.set_anonymous_role((*clients.anonymous_scopes, *PUBLIC_READ_SCOPES))
         return QueueState(
             db=db,
             root_url="",

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("auth",),  # hawk, certificates, clients, scopes
     ("services",),  # each Taskcluster service's handlers, over the shared state
     ("http",),  # routes, request parsing, error bodies, byte endpoints
+    ("ui",),  # the read-only web view, reading through the services as the anonymous caller
     ("deployment", "server"),  # which services, and running them
 )
 # Modules of services/ that every service may use; services/<name>/ are siblings.

@@ -27,6 +27,32 @@ UPLOAD_CREDENTIALS_LIFETIME = timedelta(hours=24)
 DOWNLOAD_CREDENTIALS_LIFETIME = timedelta(hours=1)
 WORKER_CREDENTIALS_BACKDATE = timedelta(minutes=15)
 
+# What a public deployment grants its anonymous role for unauthenticated read-only access, as Taskcluster's
+# deployment manual lists it (docs/manual/deploying/anonymous-role), for the services served here.
+PUBLIC_READ_SCOPES = (
+    "queue:get-artifact:public/*",
+    "queue:get-provisioner:*",
+    "queue:get-task:*",
+    "queue:get-worker-type:*",
+    "queue:get-worker:*",
+    "queue:list-artifacts:*",
+    "queue:list-dependent-tasks:*",
+    "queue:list-provisioners",
+    "queue:list-task-group:*",
+    "queue:list-worker-types:*",
+    "queue:list-workers:*",
+    "queue:pending-count:*",
+    "queue:status:*",
+    "secrets:list-secrets",
+    "worker-manager:get-worker-pool:*",
+    "worker-manager:get-worker:*",
+    "worker-manager:list-providers",
+    "worker-manager:list-worker-pool-errors:*",
+    "worker-manager:list-worker-pools",
+    "worker-manager:list-workers:*",
+    "worker-manager:should-worker-terminate:*",
+)
+
 # Taskcluster's clientId pattern (auth service, schemas/constants.yml).
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9!@/:.+|_-]+$")
 _ENTRY_KEYS = ("clientId", "accessToken", "scopes")

@@ -22,7 +22,7 @@ from aiohttp.typedefs import Middleware
 
 from tcw.localqueue.auth import hawk
 from tcw.localqueue.auth.scopes import Caller
-from tcw.localqueue.core import checks, jsonio
+from tcw.localqueue.core import jsonio
 from tcw.localqueue.core.dates import format_date
 from tcw.localqueue.core.errors import (
     ApiError,
@@ -34,7 +34,7 @@ from tcw.localqueue.core.errors import (
 )
 from tcw.localqueue.http.blobs import blob_routes
 from tcw.localqueue.http.routes import Route, RouteTable, service_routes
-from tcw.localqueue.services.api import ApiCall, Reply, Service
+from tcw.localqueue.services.api import Reply, Service
 from tcw.localqueue.services.state import QueueState
 
 log = logging.getLogger(__name__)
@@ -59,26 +59,16 @@ class Dispatcher:
             info = _request_info(request.method.lower(), {}, None)
             return error_response(ResourceNotFound(f"No such API endpoint: {request.method} {path}"), info)
         route, params, service = found
-        handler = service.handlers.get(route.name)
-        if handler is None:
+        if route.name not in service.handlers:
             info = _request_info(route.name, params, None)
             return error_response(ResourceNotFound(f"{route.name} is not served by the local queue"), info)
         body: Any = None
         try:
             raw, body = await read_body(request, route, self.body_timeout)
             caller = self._authenticate(request, raw)
-            expression = service.scopes[route.name]
-            call = ApiCall(route.name, params, dict(request.query), body, caller, self.state, expression)
-            call.authorize_by_route()  # as lib-api: right after authentication, before any other check
-            checks.check_params(params)
-            service.check_body(route.name, body)
-            result = await handler(call)
+            result = await service.call(route.name, params, dict(request.query), body, caller, self.state)
         except ApiError as error:
             return error_response(error, _request_info(route.name, params, body))
-        if not call.authorized:
-            log.error("handler for %s returned without authorizing the call", route.name)
-            bug = ApiError("the local queue's handler skipped its scope check")
-            return error_response(bug, _request_info(route.name, params, body))
         return _reply(result)
 
     def _route(self, method: str, path: str) -> tuple[Route, dict[str, str], Service] | None:
@@ -201,13 +191,16 @@ def make_app(
     schemas_dir: Path | None = None,
     connections: Middleware | None = None,
     body_timeout: float = 30.0,
+    pages: Iterable[web.AbstractRouteDef] = (),
 ) -> web.Application:
     """The aiohttp application: the byte endpoints signed URLs point at, the schemas (when given a
-    directory, served read-only at /schemas/ as a deployment serves them), then every service's routes;
-    ``connections`` (connections.py) is told which connections have a request in progress."""
+    directory, served read-only at /schemas/ as a deployment serves them), the web view's ``pages``
+    (outside /api/), then every service's routes; ``connections`` (connections.py) is told which
+    connections have a request in progress."""
     middlewares = [_unexpected_errors] if connections is None else [connections, _unexpected_errors]
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=middlewares)
     app.add_routes(blob_routes(state))
+    app.add_routes(pages)
     if schemas_dir is not None:
         app.router.add_static("/schemas/", schemas_dir, show_index=False, follow_symlinks=False)
     app.router.add_route(

@@ -13,13 +13,17 @@ defines one ``Service``; the deployment (tcw/localqueue/deployment.py) lists the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tcw.localqueue.auth.scopes import Caller, Expression, authorize, renders_with
-from tcw.localqueue.core.checks import Check, check_body
+from tcw.localqueue.core.checks import Check, check_body, check_params
+from tcw.localqueue.core.errors import ApiError
 from tcw.localqueue.services.state import QueueState
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,3 +100,26 @@ class Service:
         check = self.body_checks.get(method_name)
         if check is not None:
             check_body(check, body)
+
+    async def call(
+        self,
+        method_name: str,
+        params: Mapping[str, str],
+        query: Mapping[str, str],
+        body: Any,
+        caller: Caller,
+        state: QueueState,
+    ) -> Any:
+        """Run a handled method for an authenticated ``caller``, checked as lib-api checks a request:
+        route scopes first (before any 404), then route arguments and body; the handler's answer, or its
+        ``ApiError``. The HTTP layer calls it for each request, the web view for each read it shows, so
+        both see exactly what the caller's scopes allow."""
+        call = ApiCall(method_name, params, query, body, caller, state, self.scopes[method_name])
+        call.authorize_by_route()  # as lib-api: right after authentication, before any other check
+        check_params(params)
+        self.check_body(method_name, body)
+        result = await self.handlers[method_name](call)
+        if not call.authorized:
+            log.error("handler for %s returned without authorizing the call", method_name)
+            raise ApiError("the local queue's handler skipped its scope check")
+        return result

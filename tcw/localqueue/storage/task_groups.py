@@ -40,3 +40,14 @@ def expire_groups(db: sqlite3.Connection, now: str) -> int:
     """Delete the task groups whose ``expires`` (the latest of their tasks') is past."""
     with transaction(db):
         return db.execute("DELETE FROM task_groups WHERE expires < ?", (now,)).rowcount
+
+
+def recent_group_ids(db: sqlite3.Connection, limit: int, window: int = 2000) -> list[str]:
+    """The groups of the most recently created tasks, newest first, looking at the last ``window`` tasks
+    only: the web view's landing page lists them without scanning a large database."""
+    rows = db.execute(
+        "SELECT task_group_id FROM (SELECT task_group_id, rowid AS at FROM tasks ORDER BY rowid DESC LIMIT ?)"
+        " GROUP BY task_group_id ORDER BY MAX(at) DESC LIMIT ?",
+        (window, limit),
+    )
+    return [row[0] for row in rows]
