@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -329,6 +330,22 @@ def _manager_cell(info: WorkerInfo) -> str:
     return f"{info.manager_state} since {format_when(info.manager_last_modified)}"
 
 
+@dataclass(frozen=True)
+class ErrorSummary:
+    """One error a pool's worker reported to worker-manager, as the reports list it."""
+
+    reported: str
+    reporter: str  # workerGroup/workerId, with ? for what the report left out
+    kind: str
+    title: str
+
+
+def error_summary(error: Mapping[str, Any]) -> ErrorSummary:
+    extra = error.get("extra") or {}
+    reporter = f"{extra.get('workerGroup', '?')}/{extra.get('workerId', '?')}"
+    return ErrorSummary(str(error["reported"]), reporter, str(error["kind"]), str(error["title"]))
+
+
 def render_analysis(
     analysis: Analysis, console: Console, now: datetime, pool_errors: PoolErrors | None = None
 ) -> None:
@@ -345,7 +362,8 @@ def render_analysis(
     for pool in analysis.pools:
         console.print(
             f"pool {pool.task_queue_id}: {pool.workers} workers, {pool.runs} runs, "
-            f"{format_rate(pool.bad_rate)} bad (the | in the bars), median {format_seconds(pool.median_duration)}",
+            f"{format_rate(pool.bad_rate)} bad (the | in the bars), "
+            f"median {format_seconds(pool.median_duration)}",
             highlight=False,
         )
     for pool_id, errors in sorted((pool_errors or {}).items()):
@@ -353,10 +371,9 @@ def render_analysis(
             f"pool {pool_id}: {len(errors)} worker error(s) reported to worker-manager", highlight=False
         )
         for error in errors[:ERRORS_SHOWN]:
-            extra = error.get("extra") or {}
-            reporter = f"{extra.get('workerGroup', '?')}/{extra.get('workerId', '?')}"
+            summary = error_summary(error)
             console.print(
-                f"  {error['reported']} {reporter} {error['kind']}: {error['title']}", highlight=False
+                f"  {summary.reported} {summary.reporter} {summary.kind}: {summary.title}", highlight=False
             )
     if not analysis.flagged:
         console.print("No worker flagged.")
