@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import Generic, TypeVar
 
 import jinja2
 
@@ -40,6 +41,9 @@ RIGHT_MARGIN = 24
 TOP_MARGIN = 24  # room for the pool line's label
 ROW_HEIGHT = 22
 AXIS_HEIGHT = 28
+
+
+Mark = TypeVar("Mark")
 
 
 @dataclass(frozen=True)
@@ -98,17 +102,6 @@ class RateMark:
 
 
 @dataclass(frozen=True)
-class RateChart:
-    frame: Frame
-    marks: tuple[RateMark, ...]
-    pool_x: float | None
-    pool_label: str
-    pool_anchor: str  # text-anchor of the pool line's label: kept inside the chart at either end
-    title: str
-    description: str
-
-
-@dataclass(frozen=True)
 class BoxMark:
     row: Row
     low: float  # x of the whiskers' ends, the box's edges and the median (workers without a finished
@@ -120,21 +113,28 @@ class BoxMark:
 
 
 @dataclass(frozen=True)
-class DurationChart:
+class Chart(Generic[Mark]):
+    """One row per worker, a value axis, and a dashed line at the pool's value; what a screen reader
+    reads is ``title`` and ``description``."""
+
     frame: Frame
-    marks: tuple[BoxMark, ...]
-    pool_x: float | None
+    marks: tuple[Mark, ...]
+    pool_x: float | None  # None: the pool has no such value, no line
     pool_label: str
-    pool_anchor: str  # text-anchor of the pool line's label: kept inside the chart at either end
     title: str
     description: str
+
+    @property
+    def pool_anchor(self) -> str:
+        """The text-anchor of the pool line's label, which keeps it inside the chart at either end."""
+        return label_anchor(self.pool_x)
 
 
 @dataclass(frozen=True)
 class PoolSection:
     pool: PoolStats
-    rates: RateChart
-    durations: DurationChart
+    rates: Chart[RateMark]
+    durations: Chart[BoxMark]
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def flagged_names(workers: Sequence[WorkerStats]) -> str:
     return f"Flagged: {', '.join(names)}." if names else "No worker flagged."
 
 
-def rate_chart(pool: PoolStats, workers: Sequence[WorkerStats]) -> RateChart:
+def rate_chart(pool: PoolStats, workers: Sequence[WorkerStats]) -> Chart[RateMark]:
     """Each worker's bad rate as a dot with its interval as a whisker, and the pool's rate as a line."""
     intervals = [worker.bad_rate_interval for worker in workers]
     highs = [high for _, high in filter(None, intervals)]
@@ -227,19 +227,17 @@ def rate_chart(pool: PoolStats, workers: Sequence[WorkerStats]) -> RateChart:
         f"with its {INTERVAL_CONFIDENCE:.0%} Wilson interval as a whisker; the vertical line is the pool's "
         f"rate, {pool_rate}. {flagged_names(workers)}"
     )
-    pool_x = None if pool.bad_rate is None else scale.x(pool.bad_rate)
-    return RateChart(
+    return Chart(
         frame(len(workers), scale, format_rate),
         tuple(marks),
-        pool_x,
+        None if pool.bad_rate is None else scale.x(pool.bad_rate),
         f"pool {pool_rate}",
-        label_anchor(pool_x),
         f"Bad-run rate per worker in {pool.task_queue_id}",
         description,
     )
 
 
-def duration_chart(pool: PoolStats, workers: Sequence[WorkerStats]) -> DurationChart:
+def duration_chart(pool: PoolStats, workers: Sequence[WorkerStats]) -> Chart[BoxMark]:
     """Each worker's run durations as a box plot, and the pool's median as a line."""
     boxes = [(index, worker, worker.durations) for index, worker in enumerate(workers)]
     longest = [max((box.high, *box.outliers)) for _, _, box in boxes if box is not None]
@@ -266,13 +264,11 @@ def duration_chart(pool: PoolStats, workers: Sequence[WorkerStats]) -> DurationC
         f"runs beyond; the vertical line is the pool's median, {pool_median}. {flagged_names(workers)}"
         + (f" No finished run: {', '.join(without)}." if without else "")
     )
-    pool_x = None if pool.median_duration is None else scale.x(pool.median_duration)
-    return DurationChart(
+    return Chart(
         frame(len(workers), scale, lambda seconds: f"{seconds / unit:g}{unit_name}"),
         tuple(marks),
-        pool_x,
+        None if pool.median_duration is None else scale.x(pool.median_duration),
         f"pool median {pool_median}",
-        label_anchor(pool_x),
         f"Run durations per worker in {pool.task_queue_id}",
         description,
     )
