@@ -89,15 +89,16 @@ def _split_ids(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _render(inspection: Inspection, output_format: str, output: Path | None) -> None:
-    """The report on stdout (the table in the terminal's colours), or whole into ``output``."""
-    if output is None and output_format == "table":
-        _render_table(inspection, output_console())
+    """The report streamed to stdout (the table in the terminal's colours), or whole into ``output``:
+    rendered first, so that a failure leaves no half-written file."""
+    if output is None:
+        if output_format == "table":
+            _render_table(inspection, output_console())
+        else:
+            _write(inspection, output_format, sys.stdout)
         return
     buffer = io.StringIO()
     _write(inspection, output_format, buffer)
-    if output is None:
-        sys.stdout.write(buffer.getvalue())
-        return
     try:
         output.write_text(buffer.getvalue(), encoding="utf-8")
     except OSError as error:
