@@ -358,22 +358,27 @@ def render_analysis(
     for worker in analysis.flagged:
         console.print(Text(f"{worker.key.name} ({worker.key.task_queue_id}) is flagged:", style="bold red"))
         for flag in worker.flags:
-            console.print(f"  - {flag.kind}: {flag.reason}", highlight=False)
+            console.print(f"  - {flag.kind}: {flag.reason}", highlight=False, markup=False)
     for pool in analysis.pools:
         console.print(
             f"pool {pool.task_queue_id}: {pool.workers} workers, {pool.runs} runs, "
             f"{format_rate(pool.bad_rate)} bad (the | in the bars), "
             f"median {format_seconds(pool.median_duration)}",
             highlight=False,
+            markup=False,
         )
     for pool_id, errors in sorted((pool_errors or {}).items()):
         console.print(
-            f"pool {pool_id}: {len(errors)} worker error(s) reported to worker-manager", highlight=False
+            f"pool {pool_id}: {len(errors)} worker error(s) reported to worker-manager",
+            highlight=False,
+            markup=False,
         )
         for error in errors[:ERRORS_SHOWN]:
             summary = error_summary(error)
             console.print(
-                f"  {summary.reported} {summary.reporter} {summary.kind}: {summary.title}", highlight=False
+                f"  {summary.reported} {summary.reporter} {summary.kind}: {summary.title}",
+                highlight=False,
+                markup=False,
             )
     if not analysis.flagged:
         console.print("No worker flagged.")
@@ -386,6 +391,7 @@ def render_worker(detail: WorkerDetail, root_url: str | None, console: Console, 
         f"{stats.failed} failed, {stats.exception} exception; bad {format_rate(stats.bad_rate)}"
         + (f"; quarantined until {iso(stats.info.quarantine_until)}" if stats.info.quarantined(now) else ""),
         highlight=False,
+        markup=False,
     )
     for flag in stats.flags:
         console.print(Text(f"  ! {flag.kind}: {flag.reason}", style="red"))
@@ -397,11 +403,11 @@ def render_worker(detail: WorkerDetail, root_url: str | None, console: Console, 
         result = run.state + (f"/{run.reason_resolved}" if run.state == "exception" else "")
         style = "" if run.state in {"completed", "running", "pending"} else "red"
         table.add_row(
-            run.task_id,
+            Text(run.task_id),  # Text, not str: rich would read markup in a saved file's ids
             str(run.run_id),
             Text(result, style=style),
             format_when(run.started),
             format_seconds(run.duration),
-            run.link(root_url) if root_url else "-",
+            Text(run.link(root_url) if root_url else "-"),
         )
     console.print(table)

@@ -143,6 +143,26 @@ def test_hostile_worker_names_are_escaped(run_cli: RunCli, tmp_path: Path) -> No
     ]
 
 
+def test_hostile_names_in_the_text_table_are_printed_as_they_are(run_cli: RunCli, tmp_path: Path) -> None:
+    # Rich reads [markup] in plain strings: "[/]" in a name crashed the table with a MarkupError.
+    factory = StatusFactory()
+    statuses = healthy_pool(factory) + factory.many(12, R("dc1/evil", "failed"))
+    for status in statuses:
+        status["taskQueueId"] = "prov/[/]x"
+        status["taskId"] = status["taskId"][:-3] + "[/]"
+        for run in status["runs"]:
+            run["workerId"] = "[bold]" + run["workerId"]
+    saved = tmp_path / "runs.json"
+    saved.write_text(
+        json.dumps({"version": 1, "rootUrl": "https://tc.example.com", "statuses": statuses, "workers": []})
+    )
+    table = run_cli(["tcw", "inspect-runs", "--from-file", str(saved)]).stdout
+    assert "dc1/[bold]evil (prov/[/]x) is flagged:" in table and "pool prov/[/]x: 6 workers" in table
+    drill = run_cli(["tcw", "inspect-runs", "--from-file", str(saved), "--worker", "dc1/[bold]evil"]).stdout
+    evil = [status["taskId"] for status in statuses if status["runs"][0]["workerId"] == "[bold]evil"]
+    assert "dc1/[bold]evil in prov/[/]x" in drill and all(task_id in drill for task_id in evil)
+
+
 @pytest.fixture
 def saved(tmp_path: Path) -> Path:
     factory = StatusFactory()
