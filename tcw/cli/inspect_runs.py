@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -18,6 +19,7 @@ from rich.progress import Progress as RichProgress
 
 from tcw.cli.main import pass_state
 from tcw.cli.output import console as output_console
+from tcw.cli.output import is_terminal, plain_console
 from tcw.config import Config
 from tcw.errors import ExitCode, QueueUnavailable, UsageError
 from tcw.inspect.analyse import Thresholds, WorkerStats
@@ -67,12 +69,14 @@ class _BarProgress:
 
 
 @contextmanager
-def _progress(output_format: str) -> Iterator[Progress]:
-    """A rich progress bar on a terminal for the table view; nothing when piped or for JSON/CSV."""
+def _progress(output_format: str, output: Path | None) -> Iterator[Progress]:
+    """A rich progress bar on a terminal for the table view or a report written to a file; nothing when
+    the report goes down a pipe."""
     from tcw.inspect.collect import NoProgress
 
     console = Console(stderr=True)
-    if output_format != "table" or not console.is_terminal or not sys.stdout.isatty():
+    on_screen = output is None and output_format == "table" and sys.stdout.isatty()
+    if not console.is_terminal or not (on_screen or output is not None):
         yield NoProgress()
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -84,13 +88,40 @@ def _split_ids(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part for value in values for part in re.split(r"[\s,]+", value) if part)
 
 
-def _render(inspection: Inspection, output_format: str) -> None:
-    if output_format == "table":
-        console = output_console()
-        if inspection.detail is not None:
-            render_worker(inspection.detail, inspection.root_url, console, inspection.now)
+def _render(inspection: Inspection, output_format: str, output: Path | None) -> None:
+    """The report streamed to stdout (the table in the terminal's colours), or whole into ``output``:
+    rendered first, so that a failure leaves no half-written file."""
+    if output is None:
+        if output_format == "table":
+            _render_table(inspection, output_console())
         else:
-            render_analysis(inspection.analysis, console, inspection.now, inspection.collection.pool_errors)
+            _write(inspection, output_format, sys.stdout)
+        return
+    buffer = io.StringIO()
+    _write(inspection, output_format, buffer)
+    try:
+        output.write_text(buffer.getvalue(), encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"{output}: cannot write the report: {error.strerror or error}") from error
+    click.echo(f"report written to {output}", err=True)
+
+
+def _render_table(inspection: Inspection, console: Console) -> None:
+    if inspection.detail is not None:
+        render_worker(inspection.detail, inspection.root_url, console, inspection.now)
+    else:
+        render_analysis(inspection.analysis, console, inspection.now, inspection.collection.pool_errors)
+
+
+def _write(inspection: Inspection, output_format: str, stream: IO[str]) -> None:
+    if output_format == "table":
+        _render_table(inspection, plain_console(stream))
+        return
+    if output_format == "html":
+        from tcw.inspect.html import render_report  # Jinja2 is only loaded for the HTML report
+
+        pool_errors = inspection.collection.pool_errors
+        stream.write(render_report(inspection.analysis, inspection.root_url, inspection.now, pool_errors))
         return
     if inspection.detail is not None:
         document = worker_document(inspection.detail, inspection.root_url, inspection.now)
@@ -98,11 +129,25 @@ def _render(inspection: Inspection, output_format: str) -> None:
         document = analysis_document(
             inspection.analysis, inspection.root_url, inspection.now, inspection.collection.pool_errors
         )
-    stream = sys.stdout
     if output_format == "json":
         write_json(document, stream)
     else:
         write_csv(document, stream)
+
+
+def _check_output_options(options: dict[str, Any]) -> None:
+    """Refuse an output that cannot be written before spending minutes fetching runs."""
+    output: Path | None = options["output"]
+    if output is not None and not output.parent.is_dir():
+        raise UsageError(f"{output}: cannot write the report: no directory {output.parent}")
+    if options["output_format"] != "html":
+        return
+    if options["worker"] is not None:
+        raise UsageError(
+            "--format html reports whole pools; drop --worker, or use it with table, json or csv"
+        )
+    if output is None and is_terminal():
+        raise UsageError("--format html writes a file: give -o FILE (e.g. -o report.html), or pipe it")
 
 
 def _flagged(inspection: Inspection) -> tuple[WorkerStats, ...]:
@@ -207,10 +252,16 @@ def _check_quarantine_options(options: dict[str, Any]) -> None:
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["table", "json", "csv"]),
+    type=click.Choice(["table", "json", "csv", "html"]),
     default="table",
     show_default=True,
-    help="JSON and CSV have a stable, documented shape.",
+    help="JSON and CSV have a stable, documented shape; html is a self-contained report with charts.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to FILE, not stdout (html on a terminal needs it).",
 )
 @click.option("--concurrency", type=int, help="Requests in flight (default: inspect.concurrency, 16).")
 @click.option(
@@ -250,12 +301,17 @@ def inspect_runs(**options: Any) -> None:
     claim-expired / internal-error / resource-unavailable exceptions) with a multiple-comparison
     correction, plus hard signals (repeated claim-expired, exceptions cured by a retry elsewhere,
     durations far from the pool's). Exit 0, or 1 with --fail-on-flagged when a worker is flagged.
+
+    --format html -o FILE writes one self-contained HTML file (no script, nothing fetched): each pool's
+    bad-run rates with their intervals against the pool's, run durations as box plots, the flagged
+    workers with their reasons, and the table.
     """
     from tcw.inspect.collect import Sources
     from tcw.inspect.inspection import InspectRequest
     from tcw.inspect.inspection import inspect_runs as run_inspection
 
     _check_quarantine_options(options)
+    _check_output_options(options)
     ctx = click.get_current_context()
     config = pass_state(ctx).load(**{"inspect.concurrency": options["concurrency"]})
     request = InspectRequest(
@@ -275,9 +331,9 @@ def inspect_runs(**options: Any) -> None:
             min_runs=options["min_runs"],
         ),
     )
-    with _progress(options["output_format"]) as progress:
+    with _progress(options["output_format"], options["output"]) as progress:
         inspection = run_inspection(config, request, progress)
-    _render(inspection, options["output_format"])
+    _render(inspection, options["output_format"], options["output"])
     if options["quarantine_flagged"]:
         quarantine = QuarantineRequest(
             options["until"], options["comment"], options["dry_run"], options["yes"]

@@ -36,6 +36,11 @@ def console(*, stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     if is_terminal(stream):
         return Console(stderr=stderr, highlight=False)
+    return plain_console(stream)
+
+
+def plain_console(stream: IO[str]) -> Console:
+    """A console for a pipe or a file: no colour, and so wide that nothing is wrapped or cut."""
     return Console(file=stream, width=UNBOUNDED_WIDTH, soft_wrap=True, highlight=False, color_system=None)
 
 

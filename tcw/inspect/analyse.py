@@ -18,9 +18,10 @@ from enum import StrEnum
 from tcw.errors import UsageError
 from tcw.inspect import stats
 from tcw.inspect.runs import WORKER_FAULT_REASONS, Run, WorkerInfo, WorkerKey
-from tcw.inspect.stats import Correction, RateTest
+from tcw.inspect.stats import BoxSummary, Correction, RateTest
 
 Figure = int | float | str | None
+INTERVAL_CONFIDENCE = 0.95  # of the bad-rate intervals drawn and reported beside each worker's rate
 
 
 class FlagKind(StrEnum):
@@ -66,6 +67,7 @@ class WorkerStats:
     first_seen: datetime | None
     last_seen: datetime | None
     info: WorkerInfo = field(default_factory=WorkerInfo)
+    durations: BoxSummary | None = None  # the distribution behind median_duration, for box plots
     p_value: float | None = None
     adjusted_p_value: float | None = None
     flags: tuple[Flag, ...] = ()
@@ -85,6 +87,11 @@ class WorkerStats:
     @property
     def bad_rate(self) -> float | None:
         return self.bad / self.resolved if self.resolved else None
+
+    @property
+    def bad_rate_interval(self) -> tuple[float, float] | None:
+        """How far the true bad rate may lie from ``bad_rate`` given this few runs (Wilson, 95 %)."""
+        return stats.wilson_interval(self.bad, self.resolved, INTERVAL_CONFIDENCE)
 
     @property
     def flagged(self) -> bool:
@@ -173,6 +180,7 @@ def _base_stats(key: WorkerKey, runs: Sequence[Run], info: WorkerInfo | None) ->
         first_seen=min(seen, default=None),
         last_seen=max(seen, default=None),
         info=info or WorkerInfo(),
+        durations=stats.box_summary(durations),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tcw.inspect.analyse import Analysis, PoolStats, WorkerDetail, WorkerStats
+from tcw.inspect.analyse import INTERVAL_CONFIDENCE, Analysis, PoolStats, WorkerDetail, WorkerStats
 from tcw.inspect.runs import Run, WorkerInfo
 from tcw.inspect.runs import format_time as iso
 
@@ -57,6 +58,8 @@ WORKER_COLUMNS = (
     "flagged",
     "flags",
     "flagReasons",
+    "badRateLow",
+    "badRateHigh",
 )
 RUN_COLUMNS = (
     "taskId",
@@ -73,6 +76,7 @@ RUN_COLUMNS = (
 
 
 def worker_entry(worker: WorkerStats, now: datetime) -> dict[str, Any]:
+    low, high = worker.bad_rate_interval or (None, None)
     return {
         "taskQueueId": worker.key.task_queue_id,
         "workerGroup": worker.key.worker_group,
@@ -88,6 +92,8 @@ def worker_entry(worker: WorkerStats, now: datetime) -> dict[str, Any]:
         "failureRate": worker.failure_rate,
         "exceptionRate": worker.exception_rate,
         "badRate": worker.bad_rate,
+        "badRateLow": low,
+        "badRateHigh": high,
         "medianDuration": worker.median_duration,
         "p95Duration": worker.p95_duration,
         "firstSeen": iso(worker.first_seen),
@@ -146,6 +152,7 @@ def analysis_document(
             "correction": str(thresholds.correction),
             "alpha": thresholds.alpha,
             "minRuns": thresholds.min_runs,
+            "intervalConfidence": INTERVAL_CONFIDENCE,
         },
         "flagged": len(analysis.flagged),
         "pools": [pool_entry(pool) for pool in analysis.pools],
@@ -203,7 +210,7 @@ def write_csv(document: Mapping[str, Any], stream: IO[str]) -> None:
         writer.writerows([_csv_cell(entry[c]) for c in RUN_COLUMNS] for entry in document["runs"])
 
 
-def _seconds(value: float | None) -> str:
+def format_seconds(value: float | None) -> str:
     if value is None:
         return "-"
     if value < 120:
@@ -211,51 +218,132 @@ def _seconds(value: float | None) -> str:
     return f"{value / 60:.1f}m" if value < 7200 else f"{value / 3600:.1f}h"
 
 
-def _rate(value: float | None) -> str:
+def format_rate(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
-def _when(value: datetime | None) -> str:
+def format_when(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def analysis_table(analysis: Analysis, now: datetime) -> Table:
+TABLE_HEADERS = ("", "worker", "pool", "runs", "ok", "failed", "exception", "bad", "median", "p95", "last")
+TABLE_TAIL_HEADERS = ("p (adj.)", "flags")
+MANAGER_HEADER = "worker-manager"
+NUMERIC_HEADERS = frozenset({"runs", "ok", "failed", "exception", "p (adj.)"})
+BAR_HEADER = "vs pool"
+BAR_WIDTH = 10
+
+
+def table_headers(analysis: Analysis) -> tuple[str, ...]:
+    """The worker table's columns, as the terminal and the HTML report show them."""
+    managed = (MANAGER_HEADER,) if _managed(analysis) else ()
+    return (*TABLE_HEADERS, *TABLE_TAIL_HEADERS, *managed)
+
+
+def table_cells(analysis: Analysis, worker: WorkerStats, now: datetime) -> tuple[str, ...]:
+    """One worker's row of the table, under `table_headers`."""
+    mark = ("!" if worker.flagged else "") + ("Q" if worker.info.quarantined(now) else "")
+    cells = (
+        mark,
+        worker.key.name,
+        worker.key.task_queue_id,
+        str(worker.runs),
+        str(worker.completed),
+        str(worker.failed),
+        str(worker.exception),
+        format_rate(worker.bad_rate),
+        format_seconds(worker.median_duration),
+        format_seconds(worker.p95_duration),
+        format_when(worker.last_seen),
+        "-" if worker.adjusted_p_value is None else f"{worker.adjusted_p_value:.2g}",
+        ", ".join(str(flag.kind) for flag in worker.flags),
+    )
+    # only where the deployment has worker-manager: its state and last change beside the runs
+    return (*cells, _manager_cell(worker.info)) if _managed(analysis) else cells
+
+
+def _managed(analysis: Analysis) -> bool:
+    return any(worker.info.manager_state for worker in analysis.workers)
+
+
+def pool_of(analysis: Analysis, worker: WorkerStats) -> PoolStats:
+    return next(pool for pool in analysis.pools if pool.task_queue_id == worker.key.task_queue_id)
+
+
+def rate_bar(rate: float | None, pool_rate: float | None, *, plain: bool, flagged: bool = False) -> Text:
+    """A worker's bad rate as a bar of `BAR_WIDTH` cells with a ``|`` where the pool's rate falls.
+
+    ``plain`` (no terminal, or NO_COLOR) draws it in ASCII that survives a pipe, a log or a diff.
+    """
+    if rate is None:
+        return Text("-")
+    filled = round(rate * BAR_WIDTH)
+    full, empty = ("#", ".") if plain else ("\u2588", "\u00b7")
+    bar = Text()
+    bar.append(full * filled, style="" if plain else ("red" if flagged else "cyan"))
+    bar.append(empty * (BAR_WIDTH - filled), style="" if plain else "dim")
+    if pool_rate is not None:
+        marker = round(pool_rate * BAR_WIDTH)
+        bar = bar[:marker] + Text("|", style="" if plain else "bold yellow") + bar[marker:]
+    return bar
+
+
+def analysis_table(analysis: Analysis, now: datetime, *, plain: bool = True) -> Table:
     table = Table(title="Workers, most suspicious first", title_justify="left")
-    for name in ("", "worker", "pool", "runs", "ok", "failed", "exception", "bad", "median", "p95", "last"):
-        numeric = name in {"runs", "ok", "failed", "exception"}
-        table.add_column(name, justify="right" if numeric else "left", no_wrap=name != "pool")
-    table.add_column("p (adj.)", justify="right")
-    table.add_column("flags")
-    managed = any(worker.info.manager_state for worker in analysis.workers)
-    if managed:  # only where the deployment has worker-manager: its state and last change beside the runs
-        table.add_column("worker-manager", no_wrap=True)
-    for worker in analysis.workers:
-        mark = Text("!", style="bold red") if worker.flagged else Text("")
-        if worker.info.quarantined(now):
-            mark.append("Q", style="yellow")
-        table.add_row(
-            mark,
-            Text(worker.key.name, style="bold" if worker.flagged else ""),
-            worker.key.task_queue_id,
-            str(worker.runs),
-            str(worker.completed),
-            str(worker.failed),
-            str(worker.exception),
-            _rate(worker.bad_rate),
-            _seconds(worker.median_duration),
-            _seconds(worker.p95_duration),
-            _when(worker.last_seen),
-            "-" if worker.adjusted_p_value is None else f"{worker.adjusted_p_value:.2g}",
-            Text(", ".join(str(flag.kind) for flag in worker.flags), style="red"),
-            *([_manager_cell(worker.info)] if managed else []),
+    headers = table_headers(analysis)
+    bar_after = headers.index("bad")
+    for index, name in enumerate(headers):
+        table.add_column(
+            name,
+            justify="right" if name in NUMERIC_HEADERS else "left",
+            no_wrap=name not in {"pool", "flags"},
         )
+        if index == bar_after:
+            table.add_column(BAR_HEADER, no_wrap=True)
+    for worker in analysis.workers:
+        cells = [
+            _styled(name, cell, worker)
+            for name, cell in zip(headers, table_cells(analysis, worker, now), strict=True)
+        ]
+        bar = rate_bar(
+            worker.bad_rate, pool_of(analysis, worker).bad_rate, plain=plain, flagged=worker.flagged
+        )
+        cells.insert(bar_after + 1, bar)
+        table.add_row(*cells)
     return table
+
+
+def _styled(header: str, cell: str, worker: WorkerStats) -> Text:
+    if header == "":
+        mark = Text()
+        for letter in cell:
+            mark.append(letter, style="bold red" if letter == "!" else "yellow")
+        return mark
+    if header == "worker":
+        return Text(cell, style="bold" if worker.flagged else "")
+    return Text(cell, style="red" if header == "flags" else "")
 
 
 def _manager_cell(info: WorkerInfo) -> str:
     if info.manager_state is None:
         return "-"
-    return f"{info.manager_state} since {_when(info.manager_last_modified)}"
+    return f"{info.manager_state} since {format_when(info.manager_last_modified)}"
+
+
+@dataclass(frozen=True)
+class ErrorSummary:
+    """One error a pool's worker reported to worker-manager, as the reports list it."""
+
+    reported: str
+    reporter: str  # workerGroup/workerId, with ? for what the report left out
+    kind: str
+    title: str
+
+
+def error_summary(error: Mapping[str, Any]) -> ErrorSummary:
+    extra = error.get("extra") or {}
+    reporter = f"{extra.get('workerGroup', '?')}/{extra.get('workerId', '?')}"
+    return ErrorSummary(str(error["reported"]), reporter, str(error["kind"]), str(error["title"]))
 
 
 def render_analysis(
@@ -266,26 +354,31 @@ def render_analysis(
     if not analysis.workers:
         console.print("No claimed runs found.")
         return
-    console.print(analysis_table(analysis, now))
+    console.print(analysis_table(analysis, now, plain=not console.is_terminal or console.no_color))
     for worker in analysis.flagged:
         console.print(Text(f"{worker.key.name} ({worker.key.task_queue_id}) is flagged:", style="bold red"))
         for flag in worker.flags:
-            console.print(f"  - {flag.kind}: {flag.reason}", highlight=False)
+            console.print(f"  - {flag.kind}: {flag.reason}", highlight=False, markup=False)
     for pool in analysis.pools:
         console.print(
             f"pool {pool.task_queue_id}: {pool.workers} workers, {pool.runs} runs, "
-            f"{_rate(pool.bad_rate)} bad, median {_seconds(pool.median_duration)}",
+            f"{format_rate(pool.bad_rate)} bad (the | in the bars), "
+            f"median {format_seconds(pool.median_duration)}",
             highlight=False,
+            markup=False,
         )
     for pool_id, errors in sorted((pool_errors or {}).items()):
         console.print(
-            f"pool {pool_id}: {len(errors)} worker error(s) reported to worker-manager", highlight=False
+            f"pool {pool_id}: {len(errors)} worker error(s) reported to worker-manager",
+            highlight=False,
+            markup=False,
         )
         for error in errors[:ERRORS_SHOWN]:
-            extra = error.get("extra") or {}
-            reporter = f"{extra.get('workerGroup', '?')}/{extra.get('workerId', '?')}"
+            summary = error_summary(error)
             console.print(
-                f"  {error['reported']} {reporter} {error['kind']}: {error['title']}", highlight=False
+                f"  {summary.reported} {summary.reporter} {summary.kind}: {summary.title}",
+                highlight=False,
+                markup=False,
             )
     if not analysis.flagged:
         console.print("No worker flagged.")
@@ -295,9 +388,10 @@ def render_worker(detail: WorkerDetail, root_url: str | None, console: Console, 
     stats = detail.stats
     console.print(
         f"{stats.key.name} in {stats.key.task_queue_id}: {stats.runs} runs, {stats.completed} completed, "
-        f"{stats.failed} failed, {stats.exception} exception; bad {_rate(stats.bad_rate)}"
+        f"{stats.failed} failed, {stats.exception} exception; bad {format_rate(stats.bad_rate)}"
         + (f"; quarantined until {iso(stats.info.quarantine_until)}" if stats.info.quarantined(now) else ""),
         highlight=False,
+        markup=False,
     )
     for flag in stats.flags:
         console.print(Text(f"  ! {flag.kind}: {flag.reason}", style="red"))
@@ -309,11 +403,11 @@ def render_worker(detail: WorkerDetail, root_url: str | None, console: Console, 
         result = run.state + (f"/{run.reason_resolved}" if run.state == "exception" else "")
         style = "" if run.state in {"completed", "running", "pending"} else "red"
         table.add_row(
-            run.task_id,
+            Text(run.task_id),  # Text, not str: rich would read markup in a saved file's ids
             str(run.run_id),
             Text(result, style=style),
-            _when(run.started),
-            _seconds(run.duration),
-            run.link(root_url) if root_url else "-",
+            format_when(run.started),
+            format_seconds(run.duration),
+            Text(run.link(root_url) if root_url else "-"),
         )
     console.print(table)

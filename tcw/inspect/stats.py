@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
+from statistics import NormalDist
 
 
 class RateTest(StrEnum):
@@ -124,3 +126,46 @@ def scaled_mad(values: Sequence[float]) -> float | None:
         return None
     deviation = median([abs(v - centre) for v in values])
     return None if deviation is None else 1.4826 * deviation
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float] | None:
+    """The Wilson score interval of a rate; None for no trials.
+
+    Chosen over the textbook normal interval because workers have few runs and rates near 0 or 1, where
+    that one collapses to zero width (0 of 5 bad would read as "certainly 0 %") or leaves [0, 1].
+    """
+    if trials <= 0:
+        return None
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    rate = successes / trials
+    spread = z * z / trials
+    centre = (rate + spread / 2) / (1 + spread)
+    half = z * math.sqrt(rate * (1 - rate) / trials + spread / (4 * trials)) / (1 + spread)
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)  # exact ends: no 1e-17 left by rounding
+    high = 1.0 if successes >= trials else min(1.0, centre + half)
+    return low, high
+
+
+@dataclass(frozen=True)
+class BoxSummary:
+    """What a box plot draws: quartiles, whiskers at the furthest values within 1.5 IQR (Tukey), and the
+    values beyond them, each drawn on its own."""
+
+    low: float
+    q1: float
+    median: float
+    q3: float
+    high: float
+    outliers: tuple[float, ...]
+    count: int
+
+
+def box_summary(values: Sequence[float]) -> BoxSummary | None:
+    """The box plot of ``values`` with the same quantiles as every median and p95 here; None for none."""
+    q1, centre, q3 = quantile(values, 0.25), median(values), quantile(values, 0.75)
+    if q1 is None or centre is None or q3 is None:
+        return None
+    reach = 1.5 * (q3 - q1)
+    inside = [v for v in values if q1 - reach <= v <= q3 + reach]
+    outliers = tuple(sorted(v for v in values if v < q1 - reach or v > q3 + reach))
+    return BoxSummary(min(inside), q1, centre, q3, max(inside), outliers, len(values))

@@ -9,14 +9,12 @@ import io
 import json
 import math
 import os
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import requests
 import slugid
 import taskcluster
@@ -26,56 +24,9 @@ from tcw.inspect.collect import Sources, collect
 from tcw.inspect.report import WORKER_COLUMNS
 from tcw.localqueue.server import LocalQueue
 from tests.support.cli import RunCli, tcw_process
-from tests.support.localqueue import TEST_SETTINGS
-from tests.support.seeding import ABANDON, COMPLETED, FAILED, Seeder
+from tests.support.inspect_pool import POOL, Seeded
+from tests.support.seeding import COMPLETED, FAILED, Seeder
 from tests.support.statuses import R, StatusFactory, healthy_pool
-
-POOL = "inspect-test/pool"
-
-
-@dataclass(frozen=True)
-class Seeded:
-    queue: LocalQueue
-    task_group_id: str
-    task_ids: frozenset[str]
-
-    def env(self) -> dict[str, str]:
-        creds = self.queue.root_credentials or {}
-        return {"TASKCLUSTER_CLIENT_ID": creds["clientId"], "TASKCLUSTER_ACCESS_TOKEN": creds["accessToken"]}
-
-    def cli(self, *args: str) -> list[str]:
-        return ["tcw", "--root-url", self.queue.root_url, "inspect-runs", *args]
-
-
-async def seed_mixed_pool(queue: LocalQueue, task_group_id: str) -> None:
-    """Four normal workers failing one run in ten, one failing 70 %, one letting three claims expire.
-
-    The expiring claims come last, so that only the final claim can pick up their retries.
-    """
-    async with Seeder(queue.client_options(), POOL) as seeder:
-        await seeder.create_tasks(100, task_group_id)
-        await asyncio.gather(
-            *(seeder.work(f"dc1/w{i}", [COMPLETED] * 18 + [FAILED] * 2) for i in range(4)),
-            seeder.work("dc1/bad", [FAILED] * 14 + [COMPLETED] * 6),
-        )
-        await seeder.create_tasks(15, task_group_id)
-        abandoned = await seeder.work("dc2/flaky", [ABANDON] * 3)
-        await seeder.work("dc2/flaky", [COMPLETED] * 12)
-        await seeder.wait_pending_again([task_id for task_id, _ in abandoned])
-        await seeder.work("dc1/w0", [COMPLETED] * 3)  # the retries of the expired claims succeed here
-
-
-@pytest.fixture(scope="module")
-def mixed_pool() -> Iterator[Seeded]:
-    """Seeded once for the module; claims expire after 3 s (room for a busy machine): about 4 s of seeding."""
-    queue = LocalQueue(replace(TEST_SETTINGS, claim_timeout=3, resolver_interval=0.1)).start()
-    try:
-        group = slugid.nice()
-        asyncio.run(seed_mixed_pool(queue, group))
-        statuses = taskcluster.Queue(queue.client_options()).listTaskGroup(group)["tasks"]
-        yield Seeded(queue, group, frozenset(t["status"]["taskId"] for t in statuses))
-    finally:
-        queue.stop()
 
 
 def flags_of(document: dict[str, Any]) -> dict[str, set[str]]:

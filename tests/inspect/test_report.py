@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 from rich.console import Console
+from rich.text import Text
 
 from tcw.inspect.analyse import Analysis, analyse, worker_detail
 from tcw.inspect.report import (
@@ -52,7 +53,13 @@ def test_json_document_has_the_documented_shape() -> None:
         "workerPoolErrors",
     }
     assert document["version"] == 1 and document["flagged"] == 1
-    assert document["settings"] == {"test": "fisher", "correction": "holm", "alpha": 0.01, "minRuns": 5}
+    assert document["settings"] == {
+        "test": "fisher",
+        "correction": "holm",
+        "alpha": 0.01,
+        "minRuns": 5,
+        "intervalConfidence": 0.95,
+    }
     assert set(document["pools"][0]) == {
         "taskQueueId",
         "workers",
@@ -111,3 +118,18 @@ def test_table_puts_the_suspect_first_and_explains_it() -> None:
     text = buffer.getvalue()
     assert text.index("dc1/bad") < text.index("dc1/w0")
     assert "dc1/bad (prov/pool) is flagged:" in text and "12 of 12 runs bad" in text
+
+
+def test_table_bars_put_each_rate_beside_the_pools() -> None:
+    _, analysis = sample()  # the pool: 20% bad; dc1/bad: 100%, the others 10%
+    rows = {}
+    for terminal, no_color in ((False, False), (True, False), (True, True)):
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=200, force_terminal=terminal, no_color=no_color)
+        render_analysis(analysis, console, NOW)
+        lines = Text.from_ansi(buffer.getvalue()).plain.splitlines()
+        rows[terminal, no_color] = {line.split("│")[2].strip(): line for line in lines if line.count("│") > 3}
+    plain = rows[False, False]
+    assert "##|########" in plain["dc1/bad"] and "#.|........" in plain["dc1/w0"]
+    assert "\u2588\u2588" in rows[True, False]["dc1/bad"] and "#" not in rows[True, False]["dc1/bad"]
+    assert "##|########" in rows[True, True]["dc1/bad"]  # NO_COLOR: the plain characters

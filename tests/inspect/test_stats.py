@@ -45,3 +45,21 @@ def test_quantiles_and_robust_spread() -> None:
     assert stats.scaled_mad([1, 1, 1, 100]) == 0.0
     assert stats.scaled_mad([1, 2, 3, 4, 5]) == pytest.approx(1.4826)
     assert math.isclose(stats.quantile([7], 0.95) or 0, 7)
+
+
+def test_wilson_interval_against_published_values() -> None:
+    # Newcombe (1998), table I: 0 of 10 gives 0 to 0.2775; 81 of 263 gives 0.2553 to 0.3662.
+    low, high = stats.wilson_interval(0, 10) or (None, None)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
+    assert stats.wilson_interval(81, 263) == pytest.approx((0.2553, 0.3662), abs=1e-4)
+    wide, narrow = stats.wilson_interval(5, 10, 0.99), stats.wilson_interval(5, 10, 0.9)
+    assert wide and narrow and wide[0] < narrow[0] < 0.5 < narrow[1] < wide[1]
+    assert stats.wilson_interval(0, 0) is None
+
+
+def test_box_summary_draws_whiskers_within_one_and_a_half_iqr() -> None:
+    box = stats.box_summary([3, 1, 100, 2, 4])
+    assert box == stats.BoxSummary(low=1, q1=2, median=3, q3=4, high=4, outliers=(100,), count=5)
+    assert stats.box_summary([]) is None
+    single = stats.box_summary([7.0])
+    assert single and single.low == single.median == single.high == 7.0 and single.outliers == ()
