@@ -102,25 +102,8 @@ class Run:
         return (self.resolved - self.started).total_seconds()
 
     def link(self, root_url: str) -> str:
-        """Where a person sees the run: the deployment's UI page; on a local deployment (a loopback root
-        URL, as `tcw queue serve`'s, which has no UI) the queue's status URL, which opens in a browser."""
-        base = root_url.rstrip("/")
-        if is_loopback(root_url):
-            return f"{base}/api/queue/v1/task/{self.task_id}/status#run-{self.run_id}"
-        return f"{base}/tasks/{self.task_id}/runs/{self.run_id}"
-
-
-def is_loopback(root_url: str) -> bool:
-    import ipaddress
-    import urllib.parse
-
-    host = urllib.parse.urlsplit(root_url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        """Where a person sees the run: the deployment's UI page (`tcw queue serve` serves one too)."""
+        return f"{root_url.rstrip('/')}/tasks/{self.task_id}/runs/{self.run_id}"
 
 
 def optional_time(value: Any) -> datetime | None:
