@@ -118,7 +118,7 @@ def paste_commands(credentials: dict[str, str], created: dict[str, str]) -> list
     db, clients = (shlex.quote(_shown(path)) for path in (STATE / "queue.sqlite3", STATE / "clients.yml"))
     return [
         ". .venv/bin/activate",
-        f"tcw queue serve --db {db} --clients {clients} --port {SERVE_PORT} &",
+        f"tcw queue serve --db {db} --clients {clients} --port {SERVE_PORT} --public-read &",
         f"export TASKCLUSTER_ROOT_URL=http://127.0.0.1:{SERVE_PORT}"
         f" TASKCLUSTER_CLIENT_ID={credentials['clientId']}"
         f" TASKCLUSTER_ACCESS_TOKEN={credentials['accessToken']}",
@@ -149,7 +149,9 @@ def main() -> int:
         code = run_worker(local, credentials, max_tasks=len(created))
         ok = show_results(options, created)
     print(f"tcw run exited {code}; demo took {time.monotonic() - started:.1f} s")
-    print("\nThe queue keeps these tasks. To look at them yourself, paste at the repository root:\n")
+    web_view = f"http://127.0.0.1:{SERVE_PORT}/tasks/{next(iter(created))}"
+    print(f"\nThe queue keeps these tasks: once served again (below), the web view shows them at {web_view}.")
+    print("To look at them yourself, paste at the repository root:\n")
     for line in paste_commands(credentials, created):
         print(f"  {line}")
     return 0 if code == 0 and ok else 1
