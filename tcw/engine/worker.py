@@ -458,8 +458,8 @@ class Worker:
 
     def request_stop(self, *, immediate: bool = False) -> None:
         """First call: stop claiming, let runs finish within the grace; a second (or immediate) call: now."""
+        running = self._running()  # a run already reporting keeps its resolution: not counted
         if immediate or self._stop_requested:
-            running = len(self._active)
             log.warning("stopping now: %d running task(s) will be reported worker-shutdown", running)
             self._shut_down_runs()
             self._stopping.set()
@@ -467,12 +467,12 @@ class Worker:
         self._stop_requested = True
         self._stopping.set()
         grace = self.settings.shutdown_grace
-        if self._active:
+        if running:
             log.warning(
                 "stopping: no new claims; %d running task(s) have %.0f s to finish, then are stopped and "
                 "reported exception/worker-shutdown (the queue retries them). A second Ctrl-C (or SIGTERM) "
                 "stops them now",
-                len(self._active),
+                running,
                 grace,
             )
         else:
@@ -494,7 +494,7 @@ class Worker:
         if not self._stopping.is_set():
             log.info(
                 "draining: no new claims; %d running task(s) may finish however long they take",
-                len(self._active),
+                self._running(),
             )
             self._draining = True
         self._stopping.set()
