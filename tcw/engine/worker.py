@@ -235,15 +235,19 @@ class Worker:
         self,
         work: Awaitable[T],
         timeout: float | None = None,  # noqa: ASYNC109 - running out of time is an outcome (None), like a stop
+        until: Awaitable[None] | None = None,
     ) -> T | None:
-        """``work``'s result, or None when the worker is asked to stop (or ``timeout`` passes) first, in
-        which case ``work`` is cancelled."""
+        """``work``'s result, or None when the worker is asked to stop (or ``timeout`` passes, or ``until``
+        is done) first, in which case ``work`` is cancelled."""
         job = asyncio.ensure_future(work)
-        stop = asyncio.create_task(self._stopping.wait())
+        enders: list[asyncio.Future[Any]] = [asyncio.create_task(self._stopping.wait())]
+        if until is not None:
+            enders.append(asyncio.ensure_future(until))
         try:
-            await asyncio.wait({job, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({job, *enders}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stop.cancel()
+            for ender in enders:
+                ender.cancel()
             if not job.done():
                 job.cancel()
         if not job.done() or job.cancelled():
@@ -555,12 +559,18 @@ class Worker:
         await self._unless_stopped(self._slot_freed.wait())
 
     async def _claim_unless_stopped(self, free: int) -> list[Claim]:
-        """A claim poll abandoned when the worker is asked to stop or its idle time runs out."""
+        """A claim poll abandoned when the worker is asked to stop or its idle time runs out, which may
+        start during the poll: it goes out while the last runs still report (claim ahead)."""
         idle = self.settings.idle_timeout
-        timeout = None
-        if idle is not None and not self._active:
-            timeout = max(0.0, idle - (time.monotonic() - self._last_active))
-        return await self._unless_stopped(self._claim_or_back_off(free), timeout) or []
+        until = None if idle is None else self._idle_for(idle)
+        return await self._unless_stopped(self._claim_or_back_off(free), until=until) or []
+
+    async def _idle_for(self, idle: float) -> None:
+        """Return once no run has been active for ``idle`` seconds. Only the loop starts runs, never during
+        a poll, so once the active ones have ended (their reports landed) only the clock is left."""
+        while jobs := [active.job for active in self._active.values() if active.job is not None]:
+            await asyncio.wait(jobs)
+        await asyncio.sleep(max(0.0, idle - (time.monotonic() - self._last_active)))
 
     def _start(self, claim: Claim) -> None:
         self._last_active = time.monotonic()

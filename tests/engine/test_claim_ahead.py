@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
@@ -69,10 +70,23 @@ class ReportGate(FaultProxy):
     fail: Counter[str] = field(default_factory=Counter)
     arrived: Counter[str] = field(default_factory=Counter)  # report attempts per taskId
     claim_polls: int = 0
+    _polling: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def stop(self) -> None:
+        for poll in self._polling:  # abandoned by the worker: not worth waiting out the queue's long-poll
+            poll.cancel()
+        await super().stop()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if "/claim-work/" in request.path:
             self.claim_polls += 1
+            poll = asyncio.current_task()
+            assert poll is not None
+            self._polling.add(poll)
+            try:
+                return await super()._handle(request)
+            finally:
+                self._polling.discard(poll)
         report = REPORT.search(request.path)
         if report is not None:
             task_id = report.group(1)
@@ -277,6 +291,42 @@ async def test_capacity_bounds_running_tasks_and_twice_capacity_bounds_runs(
     assert all(last_run(queue, task_id) == "completed" for task_id in task_ids)
     assert most_running == capacity
     assert capacity < most_active <= 2 * capacity  # claimed ahead, but one finishing run per slot at most
+
+
+# -- the idle clock --------------------------------------------------------------------------------------
+
+
+async def test_idle_timeout_waits_for_the_last_report_and_counts_from_it(
+    make_local_queue: Any, worker_config: MakeConfig
+) -> None:
+    """The claim poll that goes out while the last run reports must not outlive the idle time counted from
+    that report (the real queue's long-poll lasts 20 s)."""
+    import taskcluster
+
+    local = make_local_queue(claim_work_wait=10.0)
+    queue = taskcluster.Queue(local.client_options())
+    task_id = create_task(queue, {})
+    idle = 0.5
+    gate = ReportGate(local.root_url, Faults())
+    await gate.start()
+
+    async def handler(ctx: Any) -> None:
+        gate.held.add(ctx.task_id)
+
+    try:
+        async with serving(gate, worker_config(local, idle_timeout=idle), handler) as (worker, job):
+            await until(lambda: gate.arrived[task_id], within=10)
+            await asyncio.sleep(idle + 0.3)
+            assert not job.done()  # idle does not start while a run reports
+            released = time.monotonic()
+            gate.held.clear()
+            records = await asyncio.wait_for(job, 20)
+            stopped_after = time.monotonic() - released
+            assert not worker.stopping  # idle: it stopped of its own accord
+    finally:
+        await gate.stop()
+    assert records[0].reported and last_run(queue, task_id) == "completed"
+    assert idle <= stopped_after < idle + 4.0, stopped_after
 
 
 # -- one-off cycles --------------------------------------------------------------------------------------
