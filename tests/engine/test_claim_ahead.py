@@ -142,15 +142,17 @@ def by_task(records: list[RunRecord]) -> dict[str, RunRecord]:
 # -- stopping while a run reports ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("second_stop", [False, True], ids=["grace-expires", "second-stop"])
+@pytest.mark.parametrize("how", ["grace-expires", "second-stop", "drain-without-finishing"])
 async def test_a_stop_while_a_run_reports_stops_the_next_task_but_not_the_report(
     local_queue: Any,
     queue: Any,
     worker_config: MakeConfig,
     gate: ReportGate,
     caplog: pytest.LogCaptureFixture,
-    second_stop: bool,
+    how: str,
 ) -> None:
+    """``drain(finish_tasks=False)`` is worker-runner's graceful-termination and the pool's failed
+    reregistration."""
     for _ in range(2):
         create_task(queue, {})
     order: list[str] = []
@@ -166,8 +168,11 @@ async def test_a_stop_while_a_run_reports_stops_the_next_task_but_not_the_report
     caplog.set_level(logging.INFO, logger="tcw.engine.worker")
     async with serving(gate, config, handler) as (worker, job):
         await until(lambda: len(order) == 2 and gate.arrived[order[0]], within=10)
-        worker.request_stop()
-        if second_stop:
+        if how == "drain-without-finishing":
+            worker.drain(finish_tasks=False)
+        else:
+            worker.request_stop()
+        if how == "second-stop":
             worker.request_stop()
         # The running task is stopped (at once, or when the grace is over) and reported...
         await until(lambda: gate.arrived[order[1]], within=10)
@@ -181,7 +186,11 @@ async def test_a_stop_while_a_run_reports_stops_the_next_task_but_not_the_report
     assert [run["state"] for run in runs(queue, finished)] == ["completed"]
     assert last_run(queue, stopped) == "exception/worker-shutdown"
     # What the worker says it stops counts the running task, not the one already reporting.
-    said = "stopping now: 1 running task(s)" if second_stop else "1 running task(s) have 0 s to finish"
+    said = (
+        "1 running task(s) have 0 s to finish"
+        if how == "grace-expires"
+        else "stopping now: 1 running task(s)"
+    )
     assert said in caplog.text, caplog.text
 
 
