@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +29,7 @@ from tcw.engine.status import snapshot, status_path, write_private
 from tcw.engine.worker import RunRecord, Worker
 from tcw.executors.api import WorkerShutdown
 from tests.engine.faultproxy import FaultProxy, Faults
+from tests.engine.test_shutdown import start_worker
 from tests.support.cli import RunCli
 from tests.support.tasks import create_task, last_run, runs, shell
 from tests.support.waiting import until
@@ -192,6 +194,36 @@ async def test_a_stop_while_a_run_reports_stops_the_next_task_but_not_the_report
         else "stopping now: 1 running task(s)"
     )
     assert said in caplog.text, caplog.text
+
+
+async def test_sigterm_on_tcw_run_while_a_run_reports_kills_the_next_task_and_keeps_the_report(
+    local_queue: Any, queue: Any, tmp_path: Path, gate: ReportGate
+) -> None:
+    """The same through the signal handler, with real task processes: `true` reports (held) while
+    `sleep 30` runs; SIGTERM, the grace passes, the sleep is killed and reported, then the report lands."""
+    finished = create_task(queue, shell("true"))
+    killed = create_task(queue, shell(f"echo $$ > {tmp_path / 'pid'}; exec sleep 30"))
+    gate.held.add(finished)
+
+    class ViaGate:
+        root_url = gate.url
+        root_credentials = local_queue.root_credentials
+
+    process = start_worker(ViaGate, tmp_path, "--shutdown-grace", "0.5")
+    try:
+        await until(lambda: gate.arrived[finished] and (tmp_path / "pid").exists(), within=20)
+        process.send_signal(signal.SIGTERM)
+        await until(lambda: gate.arrived[killed], within=20)  # stopped at the end of the grace
+        assert process.poll() is None  # still waiting for the held report
+        gate.held.clear()
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr.decode()
+    assert [run["state"] for run in runs(queue, finished)] == ["completed"]
+    assert last_run(queue, killed) == "exception/worker-shutdown"
 
 
 async def test_a_stop_while_only_a_report_is_in_flight_waits_for_it(
