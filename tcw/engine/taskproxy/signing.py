@@ -19,7 +19,7 @@ import mohawk
 import mohawk.base
 import mohawk.bewit
 
-from tcw.taskcluster_client import hawk_ext
+from tcw.taskcluster_client import defer_mohawk_debug_formatting, hawk_ext
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class RunSigner:
     def for_credentials(cls, credentials: Mapping[str, str], authorized_scopes: Sequence[str]) -> RunSigner:
         """``credentials`` as the queue gave them (a client given the same mapping encodes it to bytes in
         place, so bytes are read too)."""
+        defer_mohawk_debug_formatting()  # mohawk would pprint each URL it signs for its debug log
         credentials = {key: _text(value) for key, value in credentials.items()}
         certificate = credentials.get("certificate")
         scopes = None
