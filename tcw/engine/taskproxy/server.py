@@ -107,6 +107,7 @@ class TaskProxy:
         self._allowed_uids = frozenset({os.geteuid()}) if allowed_uids is None else allowed_uids
         self._signer: tuple[Mapping[str, str], RunSigner] | None = None
         self._admitted: weakref.WeakKeyDictionary[Any, ProxyRefusal | None] = weakref.WeakKeyDictionary()
+        self._peers = peers.PeerLookup()
         self._ended: str | None = None
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
@@ -158,6 +159,7 @@ class TaskProxy:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        self._peers.close()
 
     # -- one request
 
@@ -193,7 +195,7 @@ class TaskProxy:
         """Once per connection: None to let it in, else the refusal for all its requests."""
         if not isinstance(peer, tuple) or len(peer) < 2:
             return ProxyRefusal(403, "ProxyForbidden", "tcw task proxy: not a TCP connection")
-        uid = peers.peer_uid((peer[0], peer[1]), self._address)
+        uid = self._peers.uid((peer[0], peer[1]), self._address)
         if uid == peers.UNKNOWN or uid in self._allowed_uids:
             return None
         who = "a process this system cannot name" if uid == peers.NOT_FOUND else f"uid {uid}"
