@@ -235,7 +235,7 @@ class TaskProxy:
             )
         signer = self._signer_now()
         signed = signer.signed_url(url, BEWIT_SECONDS)
-        return web.Response(status=303, text=signed, headers={**signer.headers(), "Location": signed})
+        return web.Response(status=303, text=signed, headers={**signer.headers, "Location": signed})
 
     async def _forward(self, request: web.BaseRequest, target: str) -> web.StreamResponse:
         signer = self._signer_now()
@@ -255,7 +255,7 @@ class TaskProxy:
                 allow_redirects=False,
             ) as upstream:
                 return await self._relay(
-                    request, upstream, {**signer.headers(), "X-Taskcluster-Endpoint": target}
+                    request, upstream, {**signer.headers, "X-Taskcluster-Endpoint": target}
                 )
         except (TimeoutError, aiohttp.ClientError) as error:
             raise ProxyRefusal(
@@ -265,15 +265,21 @@ class TaskProxy:
     async def _relay(
         self, request: web.BaseRequest, upstream: aiohttp.ClientResponse, extra: Mapping[str, str]
     ) -> web.StreamResponse:
+        """The answer as it comes; one that arrived whole with its head (most API answers) goes out in one
+        write with its head too, since the task's client waits for both."""
         headers = CIMultiDict(
             (name, value) for name, value in upstream.headers.items() if name.lower() not in NOT_RETURNED
         )
         headers.update(extra)
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
         length = upstream.headers.get("Content-Length")
+        first = await upstream.content.readany()
+        if upstream.content.at_eof() and (length is None or length == str(len(first))):
+            return web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=first)
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
         if length is not None and length.isdigit():
             response.content_length = int(length)
         await response.prepare(request)
+        await response.write(first)
         async for chunk in upstream.content.iter_any():
             await response.write(chunk)
         await response.write_eof()

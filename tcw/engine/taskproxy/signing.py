@@ -13,6 +13,7 @@ import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import mohawk
@@ -73,8 +74,10 @@ class RunSigner:
         query = f"{parts.query}&bewit={bewit}" if parts.query else f"bewit={bewit}"
         return urllib.parse.urlunsplit(parts._replace(query=query))
 
-    def headers(self) -> dict[str, str]:
-        """What taskcluster-proxy tells callers about the credentials it signs with."""
+    @cached_property
+    def headers(self) -> Mapping[str, str]:
+        """What taskcluster-proxy tells callers about the credentials it signs with (made once per
+        signer, not per request)."""
         if self.certificate_scopes is None:
             headers = {"X-Taskcluster-Proxy-Perm-ClientId": self.client_id}
         else:
