@@ -129,6 +129,8 @@ class TaskProxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if hasattr(socket, "TCP_DEFER_ACCEPT"):  # wake once per call, when the request is there
+                listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
             listener.bind(("127.0.0.1", 0))
             listener.listen(128)
             listener.setblocking(False)
