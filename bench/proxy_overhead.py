@@ -7,13 +7,19 @@ thread, as in a worker. The task side is a child process too: the official sync 
 signed with the run's credentials and the same ``authorizedScopes``. Rounds alternate the two, so both see
 the same machine; every figure comes from this one run.
 
-    .venv/bin/python bench/proxy_overhead.py [--calls 200] [--rounds 6]
+    .venv/bin/python bench/proxy_overhead.py [--calls 200] [--rounds 16]
 
 Targets (issue 12): p50 overhead under 1 ms; proxied throughput at least 80% of direct.
 
+Besides the figures over all calls it prints the load average before and after (a proxied call passes
+through three processes, a direct one through two, so on a busy 2-core machine every hop waits for a core
+and load widens the gap), the median over rounds of each round's throughput ratio (a round is short, so
+load drifting between rounds hits both of its modes alike), and the CPU this process (the proxy) spends per
+proxied call: the proxy's own cost, though a loaded machine inflates it too.
+
 The official sync client opens a new TCP connection for every call, so a proxied call also pays the
-proxy's accept and its peer check (one read of /proc/net/tcp per connection); the proxy's own connections
-to the deployment are kept alive.
+proxy's accept and its peer check (one sock_diag question per connection, see peers.py); the proxy's own
+connections to the deployment are kept alive (one aiohttp pool).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -93,6 +100,16 @@ def task_loop(options: dict[str, Any], calls: int) -> dict[str, Any]:
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time, the proxy's thread included (children are counted apart)."""
+    times = os.times()
+    return times.user + times.system
+
+
+def load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def summary(results: list[dict[str, Any]]) -> dict[str, float]:
     latencies = sorted(value for result in results for value in result["latencies"])
     calls = len(latencies)
@@ -110,8 +127,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--calls", type=int, default=200, help="secrets.get calls per round and mode")
-    parser.add_argument("--rounds", type=int, default=6, help="rounds, each running both modes in turn")
+    parser.add_argument("--rounds", type=int, default=16, help="rounds, each running both modes in turn")
     args = parser.parse_args()
+    load_before = load()
 
     with queue_process() as served:
         root_url = served.options["rootUrl"]
@@ -121,12 +139,21 @@ def main() -> None:
             direct_options = {"rootUrl": root_url, "credentials": credentials, "authorizedScopes": scopes}
             modes = {"direct": direct_options, "proxy": {"rootUrl": proxy_url}}
             results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+            cpu = dict.fromkeys(modes, 0.0)
             for _ in range(args.rounds):
                 for mode, options in modes.items():
+                    before = cpu_seconds()
                     results[mode].append(task_loop(options, args.calls))
+                    cpu[mode] += cpu_seconds() - before
 
     figures = {mode: summary(found) for mode, found in results.items()}
+    round_ratios = [
+        summary([proxied])["calls_per_s"] / summary([direct])["calls_per_s"]
+        for direct, proxied in zip(results["direct"], results["proxy"], strict=True)
+    ]
+    proxy_cpu_ms = (cpu["proxy"] - cpu["direct"]) / (args.rounds * args.calls) * 1000
     print(f"secrets.get from a task process, {args.rounds} rounds x {args.calls} calls per mode")
+    print(f"load average before: {load_before}; after: {load()}")
     print(f"{'mode':8} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>9}")
     for mode, figure in figures.items():
         print(f"{mode:8} {figure['p50_ms']:8.3f} {figure['p99_ms']:8.3f} {figure['calls_per_s']:9.0f}")
@@ -134,6 +161,11 @@ def main() -> None:
     ratio = figures["proxy"]["calls_per_s"] / figures["direct"]["calls_per_s"]
     print(f"p50 overhead: {overhead:.3f} ms (target < 1 ms)")
     print(f"throughput through the proxy: {ratio:.0%} of direct (target >= 80%)")
+    low, median, high = min(round_ratios), statistics.median(round_ratios), max(round_ratios)
+    print(f"  per round: median {median:.0%} (min {low:.0%}, max {high:.0%})")
+    print(
+        f"proxy CPU per proxied call: {proxy_cpu_ms:.3f} ms (this process, less its share in direct rounds)"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,13 @@ class Upstream:
 def upstream_app(upstream: Upstream) -> web.Application:
     async def echo(request: web.Request) -> web.Response:
         body = await request.read()
-        seen = {"method": request.method, "path": request.raw_path, "headers": dict(request.headers)}
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        seen = {
+            "method": request.method,
+            "path": request.raw_path,
+            "headers": dict(request.headers),
+            "peer": peer,
+        }
         return web.json_response({**seen, "body": body.decode()}, headers={"X-Taskcluster-Trace": "t1"})
 
     async def cookie(request: web.Request) -> web.Response:
@@ -105,6 +111,31 @@ async def test_headers_pass_and_authorization_is_the_proxys(proxied: tuple[Upstr
     assert headers["X-Custom"] == "kept" and headers["Content-Type"] == "application/json"
     assert headers["Authorization"].startswith("Hawk ") and 'id="tests/proxy"' in headers["Authorization"]
     assert headers["Host"] == upstream.url.removeprefix("http://")
+
+
+async def test_calls_on_new_connections_share_one_kept_alive_upstream_connection(
+    proxied: tuple[Upstream, TaskProxy],
+) -> None:
+    """Tasks' clients connect anew for every call; the proxy's own connection to the deployment stays."""
+    _, proxy = proxied
+    peers = []
+    for _ in range(3):
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session,
+            session.get(f"{proxy.url}/api/echo/v1/headers") as response,
+        ):
+            peers.append(tuple((await response.json())["peer"]))
+    assert len(set(peers)) == 1, peers
+
+
+async def test_a_head_answer_keeps_its_length(proxied: tuple[Upstream, TaskProxy]) -> None:
+    _, proxy = proxied
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{proxy.url}/api/echo/v1/gzip", auto_decompress=False) as response:
+            length = len(await response.read())
+        async with session.head(f"{proxy.url}/api/echo/v1/gzip") as response:
+            assert response.status == 200
+            assert response.headers["Content-Length"] == str(length)
 
 
 async def test_encoded_answers_and_redirects_pass_unchanged(proxied: tuple[Upstream, TaskProxy]) -> None:

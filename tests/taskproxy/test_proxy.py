@@ -167,6 +167,16 @@ async def test_another_local_users_process_is_refused(run: ClaimedRun) -> None:
     assert status == 200  # the run's own user still gets through
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as another user")
+async def test_each_connection_is_judged_by_its_own_owner(run: ClaimedRun) -> None:
+    """The proxy asks the kernel about every connection it accepts: that the last one was the run's own
+    user's (same address, same proxy, moments before) lets nobody else in."""
+    url = f"{run.proxy.url}/api/secrets/v1/secret/project/x"
+    for user, expected in ((None, 200), (65534, 403), (None, 200), (65534, 403)):
+        status, _, _ = await curl(url, user=user)
+        assert status == expected, user
+
+
 async def test_set_bodies_stream_through(secrets_queue: Any) -> None:
     """A body goes through unread and unhashed: a 1 MiB secret set through the proxy reads back whole."""
     from tests.taskproxy.conftest import claim_run

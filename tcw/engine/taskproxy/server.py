@@ -107,6 +107,7 @@ class TaskProxy:
         self._allowed_uids = frozenset({os.geteuid()}) if allowed_uids is None else allowed_uids
         self._signer: tuple[Mapping[str, str], RunSigner] | None = None
         self._admitted: weakref.WeakKeyDictionary[Any, ProxyRefusal | None] = weakref.WeakKeyDictionary()
+        self._peers = peers.PeerLookup()
         self._ended: str | None = None
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
@@ -128,6 +129,8 @@ class TaskProxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if hasattr(socket, "TCP_DEFER_ACCEPT"):  # wake once per call, when the request is there
+                listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
             listener.bind(("127.0.0.1", 0))
             listener.listen(128)
             listener.setblocking(False)
@@ -158,6 +161,7 @@ class TaskProxy:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        self._peers.close()
 
     # -- one request
 
@@ -193,7 +197,7 @@ class TaskProxy:
         """Once per connection: None to let it in, else the refusal for all its requests."""
         if not isinstance(peer, tuple) or len(peer) < 2:
             return ProxyRefusal(403, "ProxyForbidden", "tcw task proxy: not a TCP connection")
-        uid = peers.peer_uid((peer[0], peer[1]), self._address)
+        uid = self._peers.uid((peer[0], peer[1]), self._address)
         if uid == peers.UNKNOWN or uid in self._allowed_uids:
             return None
         who = "a process this system cannot name" if uid == peers.NOT_FOUND else f"uid {uid}"
@@ -233,7 +237,7 @@ class TaskProxy:
             )
         signer = self._signer_now()
         signed = signer.signed_url(url, BEWIT_SECONDS)
-        return web.Response(status=303, text=signed, headers={**signer.headers(), "Location": signed})
+        return web.Response(status=303, text=signed, headers={**signer.headers, "Location": signed})
 
     async def _forward(self, request: web.BaseRequest, target: str) -> web.StreamResponse:
         signer = self._signer_now()
@@ -253,7 +257,7 @@ class TaskProxy:
                 allow_redirects=False,
             ) as upstream:
                 return await self._relay(
-                    request, upstream, {**signer.headers(), "X-Taskcluster-Endpoint": target}
+                    request, upstream, {**signer.headers, "X-Taskcluster-Endpoint": target}
                 )
         except (TimeoutError, aiohttp.ClientError) as error:
             raise ProxyRefusal(
@@ -263,15 +267,21 @@ class TaskProxy:
     async def _relay(
         self, request: web.BaseRequest, upstream: aiohttp.ClientResponse, extra: Mapping[str, str]
     ) -> web.StreamResponse:
+        """The answer as it comes; one that arrived whole with its head (most API answers) goes out in one
+        write with its head too, since the task's client waits for both."""
         headers = CIMultiDict(
             (name, value) for name, value in upstream.headers.items() if name.lower() not in NOT_RETURNED
         )
         headers.update(extra)
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
         length = upstream.headers.get("Content-Length")
+        first = await upstream.content.readany()
+        if upstream.content.at_eof() and (length is None or length == str(len(first))):
+            return web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=first)
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
         if length is not None and length.isdigit():
             response.content_length = int(length)
         await response.prepare(request)
+        await response.write(first)
         async for chunk in upstream.content.iter_any():
             await response.write(chunk)
         await response.write_eof()

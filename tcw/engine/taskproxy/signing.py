@@ -13,13 +13,14 @@ import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import mohawk
 import mohawk.base
 import mohawk.bewit
 
-from tcw.taskcluster_client import hawk_ext
+from tcw.taskcluster_client import defer_mohawk_debug_formatting, hawk_ext
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class RunSigner:
     def for_credentials(cls, credentials: Mapping[str, str], authorized_scopes: Sequence[str]) -> RunSigner:
         """``credentials`` as the queue gave them (a client given the same mapping encodes it to bytes in
         place, so bytes are read too)."""
+        defer_mohawk_debug_formatting()  # mohawk would pprint each URL it signs for its debug log
         credentials = {key: _text(value) for key, value in credentials.items()}
         certificate = credentials.get("certificate")
         scopes = None
@@ -72,8 +74,10 @@ class RunSigner:
         query = f"{parts.query}&bewit={bewit}" if parts.query else f"bewit={bewit}"
         return urllib.parse.urlunsplit(parts._replace(query=query))
 
-    def headers(self) -> dict[str, str]:
-        """What taskcluster-proxy tells callers about the credentials it signs with."""
+    @cached_property
+    def headers(self) -> Mapping[str, str]:
+        """What taskcluster-proxy tells callers about the credentials it signs with (made once per
+        signer, not per request)."""
         if self.certificate_scopes is None:
             headers = {"X-Taskcluster-Proxy-Perm-ClientId": self.client_id}
         else:

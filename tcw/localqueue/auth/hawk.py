@@ -23,6 +23,7 @@ from tcw.localqueue.auth.clients import ClientStore
 from tcw.localqueue.auth.credentials import Credentials, load_credentials, urlsafe_b64decode
 from tcw.localqueue.auth.scopes import Caller
 from tcw.localqueue.core.errors import AuthenticationFailed
+from tcw.taskcluster_client import defer_mohawk_debug_formatting
 
 HAWK_SKEW_SECONDS = 15 * 60
 _REQUIRED_ATTRIBUTES = ("id", "ts", "nonce", "mac")
@@ -50,6 +51,7 @@ def authenticate(
     Content-Type header or "" when there is none (a bodiless POST hashes an empty body and type).
     No credentials at all is the anonymous caller.
     """
+    defer_mohawk_debug_formatting()  # mohawk would pprint each header and payload for its debug log
     now = time.time() if now is None else now
     bewit = _BEWIT.match(resource) if "bewit=" in resource else None
     if authorization and bewit:
