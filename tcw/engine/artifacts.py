@@ -125,7 +125,9 @@ class RunArtifacts:
             raise ResourceUnavailable(f"{what} failed: {error}") from error
 
     async def _upload_object(self, name: str, source: Path | bytes, content_type: str, expires: str) -> None:
-        body = {"storageType": "object", "expires": expires, "contentType": content_type, **_length(source)}
+        # No contentLength: upstream v106 stores it, then its finishArtifact fails (500) validating the
+        # artifact-created message, whose schema does not allow the field. s3 artifacts send no message.
+        body = {"storageType": "object", "expires": expires, "contentType": content_type}
         reply = await self._create(name, body, expires)
         upload_id = str(reply["uploadId"])
         object_service = self.port.object_service(reply["credentials"])
@@ -184,7 +186,7 @@ class RunArtifacts:
 
 
 def _length(source: Path | bytes) -> dict[str, int]:
-    """``contentLength`` for createArtifact, so listings show each artifact's size (`tcw task artifacts`)."""
+    """``contentLength`` for an s3 createArtifact, so listings show its size (`tcw task artifacts`)."""
     try:
         return {"contentLength": len(source) if isinstance(source, bytes) else source.lstat().st_size}
     except OSError:  # gone since it was checked: the upload itself will say so

@@ -37,6 +37,7 @@ class FaultProxy:
     upstream: str
     faults: Faults
     injected: Counter[str] = field(default_factory=Counter)
+    requests: list[tuple[str, str, bytes]] = field(default_factory=list)  # (method, path, body), in order
     url: str = ""
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
@@ -62,6 +63,7 @@ class FaultProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        self.requests.append((request.method, request.path, body))
         for part, seconds in self.faults.slow.items():
             if part in request.path:
                 await asyncio.sleep(seconds)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from tcw.executors.api import TaskFailed
+from tests.engine.faultproxy import FaultProxy, Faults
 from tests.support.tasks import create_task, last_run, shell
 from tests.support.worker import MakeConfig, run_worker
 
@@ -54,6 +56,38 @@ async def test_s3_storage_by_default(local_queue: Any, queue: Any, worker_config
     kinds = {a["name"]: a["storageType"] for a in queue.listArtifacts(task_id, "0")["artifacts"]}
     assert kinds["public/s3.txt"] == "s3" and kinds["public/logs/live_backing.log"] == "s3"
     assert fetch(queue, task_id, "public/s3.txt").text == "through a putUrl\n"
+
+
+async def test_object_artifacts_are_created_without_content_length(
+    local_queue: Any, queue: Any, worker_config: MakeConfig
+) -> None:
+    """Upstream v106 takes createArtifact with contentLength for an object artifact, then answers its
+    finishArtifact with a 500: the artifact-created message it publishes then fails its own schema
+    (seen against the real services of ../shared/upstream). s3 artifacts publish no message."""
+    proxy = await FaultProxy(local_queue.root_url, Faults()).start()
+
+    class ViaProxy:
+        root_url = proxy.url
+        root_credentials = local_queue.root_credentials
+
+    async def handler(ctx: Any) -> None:
+        await ctx.artifacts.upload("public/result.txt", b"twelve bytes")
+
+    task_id = create_task(queue, {})
+    try:
+        await run_worker(worker_config(ViaProxy, max_tasks=1, artifact_storage="object"), handler)
+    finally:
+        await proxy.stop()
+    assert last_run(queue, task_id) == "completed"
+    created = [
+        json.loads(body)
+        for method, path, body in proxy.requests
+        if "/artifacts/" in path and method == "POST"
+    ]
+    objects = [body for body in created if body.get("storageType") == "object"]
+    assert len(objects) == 2 and not [
+        body for body in objects if "contentLength" in body
+    ]  # the result, the log
 
 
 async def test_shell_file_and_directory_artifacts_and_a_missing_one(
