@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint generated bench clean
+LINTED := tcw tests bench examples
+
+.PHONY: demo test lint style generated bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("tcw needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
@@ -15,18 +17,30 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-lint: $(STAMP)
-	$(BIN)/ruff check tcw tests bench examples
-	$(BIN)/ruff format --check tcw tests bench examples
+lint: style
 	$(BIN)/mypy
+
+style: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 # Coverage is reported, not enforced: no threshold to game. The tcw processes the tests start are measured
 # too (coverage's subprocess patch); one killed with SIGKILL leaves no data, see the note it prints.
 # Two pytest workers: the suite mostly waits (long polls, claim expiries, real processes), and coverage's
 # tracing would otherwise add its CPU time to that wait, one test after the other.
-test: lint
+# mypy runs beside the tests, its output shown after theirs: the suite leaves a core idle much of the time,
+# and on a clean checkout (CI) mypy has no cache and takes ~10 s.
+# Bytecode caches (gitignored) are written even where PYTHONDONTWRITEBYTECODE is set: without them each
+# pytest worker rewrites every test module again (~3 s of CPU) and every tcw process the tests start
+# compiles tcw from source.
+test: export PYTHONDONTWRITEBYTECODE :=
+test: style
+	@mkdir -p build
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest -n 2
+	$(BIN)/mypy > build/mypy.log 2>&1 & typing=$$!; \
+	$(BIN)/coverage run -m pytest -n 2; tests=$$?; \
+	wait $$typing; typed=$$?; echo "$(BIN)/mypy (beside the tests):"; cat build/mypy.log; \
+	[ $$tests = 0 ] && [ $$typed = 0 ]
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 	@echo "coverage: includes the tcw processes the tests start; those killed with SIGKILL are not measured"

@@ -37,6 +37,16 @@ def run_cli(monkeypatch: pytest.MonkeyPatch) -> RunCli:
 
 
 @pytest.fixture
+def quick_client_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The official client still retries a call that gets no answer its 5 times, but its pauses start at
+    10 ms instead of 100 ms (about 0.3 s in all instead of 3 s) for tests of what follows the last one.
+    It reads the factor at each pause, sync and aio alike."""
+    import taskcluster.utils
+
+    monkeypatch.setattr(taskcluster.utils, "DELAY_FACTOR", 0.01)
+
+
+@pytest.fixture
 def make_local_queue() -> Iterator[MakeLocalQueue]:
     """``make_local_queue(claim_timeout=2, db=str(tmp_path / "q.sqlite3"))`` -> a started LocalQueue, with
     TEST_SETTINGS for the rest; every queue it made stops at teardown."""

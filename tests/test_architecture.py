@@ -31,11 +31,23 @@ def modules() -> dict[str, Path]:
     return {module_name(path): path for path in sorted(TCW.rglob("*.py"))}
 
 
-def imported(module: str) -> Iterator[tuple[str, int]]:
+@cache
+def syntax_tree(module: str) -> ast.Module:
+    """The module's parsed source, parsed once for all the tests here."""
+    path = modules()[module]
+    return ast.parse(path.read_text(), str(path))
+
+
+@cache
+def imported(module: str) -> tuple[tuple[str, int], ...]:
     """Every module ``module`` imports (at any depth of its code, lazy imports included), with the line."""
+    return tuple(_imports(module))
+
+
+def _imports(module: str) -> Iterator[tuple[str, int]]:
     path = modules()[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(syntax_tree(module)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, node.lineno
@@ -111,8 +123,7 @@ def test_only_the_adapter_and_the_local_queue_import_the_client() -> None:
 
 def client_constructions(module: str) -> Iterator[str]:
     """Calls like ``taskcluster.Queue(...)`` / ``taskcluster.aio.Object(...)``, and imports of a class."""
-    path = modules()[module]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(syntax_tree(module)):
         if isinstance(node, ast.ImportFrom) and is_client_module(node.module or ""):
             for alias in node.names:
                 if alias.name[:1].isupper() and not alias.name.endswith(("Error", "Failure")):

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.tasks import TASK_QUEUE, create_task, last_run, runs, shell
 from tests.support.worker import worker_env
 
@@ -138,6 +140,7 @@ def test_a_worker_without_claim_scopes_stops_with_a_clear_error(local_queue: Any
     assert "401" in result.stderr
 
 
+@pytest.mark.usefixtures("quick_client_retries")
 def test_claim_once_against_an_unreachable_queue_exits_5(run_cli: Any) -> None:
     import socket
 

@@ -6,6 +6,8 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from tests.engine.faultproxy import FaultProxy, Faults
 from tests.support.tasks import create_task, runs
 from tests.support.worker import MakeConfig, run_worker
@@ -50,6 +52,7 @@ async def test_two_hundred_tasks_through_a_faulty_network_resolve_exactly_once(
     assert all(record.reported for record in records)
 
 
+@pytest.mark.usefixtures("quick_client_retries")
 async def test_an_upload_whose_finish_answers_are_all_lost_is_not_lost(
     local_queue: Any, queue: Any, worker_config: MakeConfig
 ) -> None:

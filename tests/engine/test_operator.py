@@ -121,8 +121,10 @@ def status_showing(run_cli: RunCli, work: Path, text: str) -> str | None:
 def test_sigusr1_drains_the_running_task_and_tcw_status_shows_it(
     local_queue: Any, queue: Any, tmp_path: Path, run_cli: RunCli
 ) -> None:
-    started, work = tmp_path / "started", tmp_path / "work"
-    running = create_task(queue, shell(f"echo yes > {started}; sleep 10; echo done"))
+    started, release, work = tmp_path / "started", tmp_path / "release", tmp_path / "work"
+    running = create_task(
+        queue, shell(f"echo yes > {started}; while [ ! -e {release} ]; do sleep 0.1; done; echo done")
+    )
     args = ["--root-url", local_queue.root_url, "run", "--task-queue", TASK_QUEUE, "--worker-id", "drainer"]
     args += ["--work-root", str(work), "--shutdown-grace", "1"]
     worker = tcw_process(args, env=worker_env(local_queue.root_credentials), stderr=subprocess.PIPE)
@@ -135,6 +137,10 @@ def test_sigusr1_drains_the_running_task_and_tcw_status_shows_it(
         drain_sent = time.monotonic()
         worker.send_signal(signal.SIGUSR1)
         wait_for(lambda: status_showing(run_cli, work, "draining for"), timeout=10)
+        # A SIGTERM would stop the task after the 1 s grace; the drain lets it run on: still there at 3 s
+        time.sleep(max(0.0, drain_sent + 3.2 - time.monotonic()))
+        assert worker.poll() is None and status_showing(run_cli, work, running)
+        release.touch()
         _, stderr = worker.communicate(timeout=60)
     finally:
         if worker.poll() is None:

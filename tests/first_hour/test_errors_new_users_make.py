@@ -78,6 +78,7 @@ def test_a_url_that_is_no_deployment_is_named_as_such(not_taskcluster: str, run_
     assert "not as a Taskcluster deployment" in worker.stderr
 
 
+@pytest.mark.usefixtures("quick_client_retries")
 def test_an_unreachable_root_url_is_one_line_without_the_client_s_retry_warnings(run_cli: Any) -> None:
     gone = f"http://127.0.0.1:{unused_port()}"
     said = run_cli(["tcw", "--root-url", gone, "task", "status", "fmloJN0KSqWKuRrhtAN16A"], exit_code=5)

@@ -23,25 +23,21 @@ def test_a_long_task_logs_progress_lines(local_queue: Any, queue: Any, tmp_path:
         **user_env(local_queue.root_credentials, local_queue.root_url),
         "TCW_WORKER_PROGRESS_INTERVAL": "0.3",
     }
+    # Two workers side by side, one quiet, each running one of two like tasks.
     sleeping_task(queue, tmp_path / "started", 1)
-    worker = tcw_process(
-        ["-q", "run", "--task-queue", QUEUE_ID, "--max-tasks", "1", "--work-root", str(tmp_path / "w")],
-        env={**env, "TCW_WORKER_PROGRESS_INTERVAL": "0.3"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    sleeping_task(queue, tmp_path / "started-again", 1)
+    run = ["run", "--task-queue", QUEUE_ID, "--max-tasks", "1", "--work-root"]
+    quiet_worker, worker = (
+        tcw_process(
+            [*flags, *run, str(tmp_path / name)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        for flags, name in ((["-q"], "quiet"), ([], "w"))
     )
-    _, quiet = worker.communicate(timeout=60)
-    assert worker.returncode == 0
+    _, quiet = quiet_worker.communicate(timeout=60)
+    assert quiet_worker.returncode == 0
     assert "still running" not in quiet.decode()  # -q hides the progress lines (they are INFO)...
     assert quiet.decode().splitlines()[-1] == "worker stopped: 1 run: 1 completed"  # ...not the summary
 
-    sleeping_task(queue, tmp_path / "started-again", 1)
-    worker = tcw_process(
-        ["run", "--task-queue", QUEUE_ID, "--max-tasks", "1", "--work-root", str(tmp_path / "w")],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     _, said = worker.communicate(timeout=60)
     lines = [line for line in said.decode().splitlines() if "still running after" in line]
     assert lines and "task log" in lines[0] and "bytes" in lines[0]

@@ -194,8 +194,9 @@ def test_recent_tasks_come_in_pages_of_statuses(mixed_pool: Seeded) -> None:
     assert collection.calls["getWorker"] == 6 and collection.calls["status"] == 0
 
 
+@pytest.mark.usefixtures("quick_client_retries")
 def test_an_unreachable_queue_exits_5(run_cli: RunCli) -> None:
-    # Nothing listens on port 9 of localhost; the client retries its 5 times (about 3 s), then gives up.
+    # Nothing listens on port 9 of localhost; the client retries its 5 times, then gives up.
     result = run_cli(
         ["tcw", "--root-url", "http://127.0.0.1:9", "inspect-runs", "--task-group", "g"], exit_code=5
     )

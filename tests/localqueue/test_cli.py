@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import taskcluster
 
 from tcw.localqueue.server import LocalQueue
@@ -56,6 +57,7 @@ def test_task_status_text_and_json(run_cli: RunCli, local_queue: LocalQueue) -> 
     assert status["taskId"] == task_id and status["state"] == "pending"
 
 
+@pytest.mark.usefixtures("quick_client_retries")
 def test_task_errors_are_one_line_with_exit_codes(
     run_cli: RunCli, local_queue: LocalQueue, tmp_path: Path
 ) -> None:

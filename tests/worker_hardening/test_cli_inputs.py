@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import RunCli
 
 
@@ -24,6 +26,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.usefixtures("quick_client_retries")
 def test_claim_once_against_an_unreachable_queue_exits_5_not_4(run_cli: RunCli, tmp_path: Path) -> None:
     root_url = f"http://127.0.0.1:{closed_port()}"
     args = ["tcw", "-q", "--root-url", root_url, "claim-once", "--task-queue", "a/b", "--wait", "2"]

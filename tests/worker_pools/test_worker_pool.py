@@ -24,9 +24,9 @@ from tests.worker_pools.conftest import create_task, last_run, shell
 POOL = "tcw-pool/static"
 GROUP, WORKER_ID = "rack", "host-1"
 WAIT = 30.0
-# worker-runner renews 30 s before expiry when the credentials last under 5 minutes: 33 s credentials
-# are renewed every 3 s.
-REREGISTRATION_TIMEOUT = 33
+# worker-runner renews 30 s before expiry when the credentials last under 5 minutes: 31 s credentials
+# are renewed every second.
+REREGISTRATION_TIMEOUT = 31
 
 
 @pytest.fixture
