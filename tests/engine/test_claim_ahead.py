@@ -35,7 +35,7 @@ from tests.support.tasks import create_task, last_run, runs, shell
 from tests.support.waiting import until
 from tests.support.worker import MakeConfig, run_worker
 
-REPORT_DELAY = 1.5  # every reportCompleted waits this long at the proxy
+REPORT_DELAY = 0.6  # every reportCompleted waits this long at the proxy
 REPORT = re.compile(r"/task/([^/]+)/runs/\d+/(completed|failed|exception)$")
 Handler = Callable[[Any], Any]
 
