@@ -5,9 +5,8 @@ each page is kept under build/test-artifacts/screenshots."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ import taskcluster
 
 from tests.localqueue.ui.conftest import FakeWorker, Site, create
 from tests.support.browser import Browser
+from tests.support.http_server import serving
 from tests.support.localqueue import from_now
 
 PHONE = (375, 812)
@@ -40,14 +40,8 @@ class LiveLogServer(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def live_log_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), LiveLogServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/log/token"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(LiveLogServer) as url:
+        yield f"{url}/log/token"
 
 
 def follow(browser: Browser, link_text: str, *, keyboard: bool = False) -> list[str]:
