@@ -87,14 +87,9 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 
-def cgroup2_directory() -> Path | None:
-    """This process's own cgroup v2 directory, or None without a cgroup v2 mount (never assumes where)."""
-    found = cgroup2_mount()
-    return found[0] if found is not None else None
-
-
 def cgroup2_mount() -> tuple[Path, frozenset[str]] | None:
-    """This process's own cgroup v2 directory and the hierarchy's mount options, or None."""
+    """This process's own cgroup v2 directory and the hierarchy's mount options, or None without a cgroup
+    v2 mount (never assumes where)."""
     try:
         mountinfo = Path("/proc/self/mountinfo").read_text()
         own = Path("/proc/self/cgroup").read_text()

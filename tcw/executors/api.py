@@ -129,7 +129,7 @@ class ArtifactPublisher(Protocol):
         content_type: str | None = None,
         expires: str | None = None,
     ) -> None:
-        """A file (or bytes) as an ``object`` artifact (``s3`` when the worker is configured so)."""
+        """A file (or bytes) as an ``s3`` artifact (``object`` when the worker is configured so)."""
 
     async def link(self, name: str, target: str, *, expires: str | None = None) -> None:
         """A ``link`` artifact pointing at another artifact of this task."""
