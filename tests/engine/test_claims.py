@@ -27,7 +27,7 @@ async def test_never_more_runs_than_capacity(local_queue: Any, queue: Any, worke
         await asyncio.sleep(0.3)
         running -= 1
 
-    records = await run_worker(worker_config(local_queue, capacity=3, idle_timeout=1.0), handler)
+    records = await run_worker(worker_config(local_queue, capacity=3, max_tasks=7), handler)
     assert most == 3
     assert sorted(r.task_id for r in records) == sorted(task_ids)
     assert all(last_run(queue, task_id) == "completed" for task_id in task_ids)
@@ -38,9 +38,9 @@ async def test_a_task_longer_than_several_claim_periods_keeps_its_claim(
 ) -> None:
     import taskcluster
 
-    local = make_local_queue(claim_timeout=2, resolver_interval=0.2)
+    local = make_local_queue(claim_timeout=1.5, resolver_interval=0.2)
     queue = taskcluster.Queue(local.client_options())
-    task_id = create_task(queue, shell("sleep 5; echo done"))
+    task_id = create_task(queue, shell("sleep 3.5; echo done"))  # reclaimed at 1, 2 and 3 s
     await run_worker(worker_config(local, max_tasks=1))
     assert [run["state"] for run in runs(queue, task_id)] == ["completed"]
 
@@ -50,7 +50,7 @@ async def test_a_cancelled_task_is_killed_within_2_s_of_the_next_reclaim_and_not
 ) -> None:
     import taskcluster
 
-    local = make_local_queue(claim_timeout=3, resolver_interval=0.2)
+    local = make_local_queue(claim_timeout=2, resolver_interval=0.2)
     queue = taskcluster.Queue(local.client_options())
     scripts = {"plain": "", "ignores SIGTERM": "trap '' TERM; "}
     pid_files = {name: tmp_path / f"pid-{index}" for index, name in enumerate(scripts)}
@@ -121,7 +121,7 @@ async def test_reclaims_failing_transiently_are_retried_and_the_claim_holds(
     async def slow(ctx: Any) -> None:
         nonlocal reclaims
         first = ctx.credentials()["clientId"]
-        await asyncio.sleep(3.5)
+        await asyncio.sleep(2.5)  # a reclaim must have succeeded by 2 s, when the claim would lapse
         reclaims = int(ctx.credentials()["clientId"] != first)
 
     class ViaProxy:
@@ -165,7 +165,7 @@ async def test_a_retry_claimed_while_its_lost_run_is_torn_down_is_still_stopped_
     from tcw.engine.daemon import WorkerSetup, open_worker
     from tcw.executors.api import WorkerShutdown
 
-    local = make_local_queue(claim_timeout=3, resolver_interval=0.2)
+    local = make_local_queue(claim_timeout=2, resolver_interval=0.2)
     queue = taskcluster.Queue(local.client_options())
     task_id = create_task(queue, {}, retries=1)
     retry_started = asyncio.Event()

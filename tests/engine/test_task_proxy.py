@@ -107,9 +107,9 @@ print(json.loads(os.read(fd, 65536))["clientId"])
 async def test_a_long_task_under_short_claims_keeps_working_across_reclaims(
     make_local_queue: MakeLocalQueue, worker_config: MakeConfig, tmp_path: Path
 ) -> None:
-    """Over 6 s under 3 s claims (reclaimed every 2 s): the proxy signs with each reclaim's credentials,
-    and the descriptor holds the current ones."""
-    local = make_local_queue(claim_timeout=3)
+    """Over about 3 s under 2 s claims (reclaimed every 1.33 s): the proxy signs with each reclaim's
+    credentials, and the descriptor holds the current ones."""
+    local = make_local_queue(claim_timeout=2)
     queue = with_secrets(local)
     (tmp_path / "fd.py").write_text(FD_SCRIPT)
     header = "x-taskcluster-proxy-temp-clientid"
@@ -117,7 +117,7 @@ async def test_a_long_task_under_short_claims_keeps_working_across_reclaims(
         "for i in $(seq 12); do "
         f'curl -s -D - -o /dev/null "$TASKCLUSTER_PROXY_URL/api/secrets/v1/secret/project/x" | tr -d "\\r" '
         f"| grep -i -e '^HTTP' -e '^{header}' >> calls.txt; "
-        f"{PYTHON} {tmp_path / 'fd.py'} >> fd.txt; sleep 0.5; done"
+        f"{PYTHON} {tmp_path / 'fd.py'} >> fd.txt; sleep 0.2; done"
     )
     task_id = create_scoped_task(queue, shell(loop, features={"taskclusterProxy": True}))
     config = worker_config(local, max_tasks=1, keep_workdir=True, task_credentials_fd=True)
@@ -136,7 +136,7 @@ async def test_a_long_task_under_short_claims_keeps_working_across_reclaims(
 async def test_a_handler_uses_its_scopes_through_its_context(
     make_local_queue: MakeLocalQueue, worker_config: MakeConfig
 ) -> None:
-    local = make_local_queue(claim_timeout=3)
+    local = make_local_queue(claim_timeout=2)
     queue = with_secrets(local)
     seen: dict[str, Any] = {}
 

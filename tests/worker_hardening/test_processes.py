@@ -69,7 +69,7 @@ async def test_an_escaped_writer_dies_when_its_task_is_cancelled(
 ) -> None:
     import taskcluster
 
-    local = make_local_queue(claim_timeout=3, resolver_interval=0.2)
+    local = make_local_queue(claim_timeout=2, resolver_interval=0.2)
     queue = taskcluster.Queue(local.client_options())
     out = tmp_path / "out"
     task_id = create_task(queue, shell(escaping_writer(pid_file, out) + "; exec sleep 60"))
