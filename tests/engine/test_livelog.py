@@ -69,14 +69,14 @@ async def test_live_log_streams_lines_while_the_task_runs_then_links_to_the_full
     local_queue: Any, queue: Any, worker_config: MakeConfig
 ) -> None:
     config = worker_config(local_queue, max_tasks=1, **LOCAL)
-    task_id = create_task(queue, shell("for i in 1 2 3 4; do echo line $i; sleep 1; done"))
+    task_id = create_task(queue, shell("for i in 1 2 3 4 5 6; do echo line $i; sleep 0.4; done"))
     worker = asyncio.create_task(run_worker(config))
     streamed, states = await asyncio.to_thread(follow, queue, task_id)
     [record] = await worker
     assert str(record.resolution) == "completed"
 
     lines = streamed.decode().splitlines()
-    assert [line for line in lines if line.startswith("line ")] == [f"line {i}" for i in range(1, 5)]
+    assert [line for line in lines if line.startswith("line ")] == [f"line {i}" for i in range(1, 7)]
     assert lines[-1].endswith("resolution: completed")  # the stream ends with the run's last line
     assert states[0] == "running" and states.count("running") >= 3  # lines came while it ran
 

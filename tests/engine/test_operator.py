@@ -86,14 +86,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.usefixtures("quick_client_retries")  # the worker's polls of the stopped queue fail sooner
 async def test_healthz_turns_503_while_the_queue_is_down_and_200_when_it_is_back(
     make_local_queue: MakeLocalQueue, worker_config: MakeConfig, tmp_path: Path
 ) -> None:
     port, db = free_port(), str(tmp_path / "queue.sqlite3")
-    local = make_local_queue(port=port, db=db)
-    # The window exceeds the time between two empty claimWork answers (a 1 s poll, a back-off of up to 2 s).
+    local = make_local_queue(port=port, db=db, claim_work_wait=0.5)
+    # The window exceeds the time between two empty claimWork answers (a 0.5 s poll, a back-off of up to
+    # 2.5 s).
     config = worker_config(
-        local, metrics_port=0, listen_address="127.0.0.1", health_window=4.0, idle_timeout=None
+        local, metrics_port=0, listen_address="127.0.0.1", health_window=3.5, idle_timeout=None
     )
     async with open_worker(config, prepare_worker(config)) as worker:
         loop = asyncio.create_task(worker.run_forever())
@@ -107,7 +109,7 @@ async def test_healthz_turns_503_while_the_queue_is_down_and_200_when_it_is_back
         await asyncio.to_thread(wait_for, lambda: status() == 503, 30)
         down = await asyncio.to_thread(requests.get, health, timeout=10)
         assert "no claimWork answer and no reclaim" in down.text and "claimWork" in down.text
-        make_local_queue(port=port, db=db)
+        make_local_queue(port=port, db=db, claim_work_wait=0.5)
         await asyncio.to_thread(wait_for, lambda: status() == 200, 60)
         worker.request_stop(immediate=True)
         await loop
@@ -126,7 +128,7 @@ def test_sigusr1_drains_the_running_task_and_tcw_status_shows_it(
         queue, shell(f"echo yes > {started}; while [ ! -e {release} ]; do sleep 0.1; done; echo done")
     )
     args = ["--root-url", local_queue.root_url, "run", "--task-queue", TASK_QUEUE, "--worker-id", "drainer"]
-    args += ["--work-root", str(work), "--shutdown-grace", "1"]
+    args += ["--work-root", str(work), "--shutdown-grace", "0.3"]
     worker = tcw_process(args, env=worker_env(local_queue.root_credentials), stderr=subprocess.PIPE)
     try:
         wait_for(lambda: started.exists() and started.read_text().strip(), timeout=30)
@@ -137,8 +139,8 @@ def test_sigusr1_drains_the_running_task_and_tcw_status_shows_it(
         drain_sent = time.monotonic()
         worker.send_signal(signal.SIGUSR1)
         wait_for(lambda: status_showing(run_cli, work, "draining for"), timeout=10)
-        # A SIGTERM would stop the task after the 1 s grace; the drain lets it run on: still there at 3 s
-        time.sleep(max(0.0, drain_sent + 3.2 - time.monotonic()))
+        # A SIGTERM would stop the task after the 0.3 s grace; the drain lets it run on: still there at 1.2 s
+        time.sleep(max(0.0, drain_sent + 1.2 - time.monotonic()))
         assert worker.poll() is None and status_showing(run_cli, work, running)
         release.touch()
         _, stderr = worker.communicate(timeout=60)
@@ -147,7 +149,7 @@ def test_sigusr1_drains_the_running_task_and_tcw_status_shows_it(
             worker.kill()
             worker.wait()
     assert worker.returncode == 0, stderr.decode()
-    assert time.monotonic() - drain_sent > 3  # it outlived the 1 s grace a SIGTERM gives
+    assert time.monotonic() - drain_sent > 1.2  # it outlived the 0.3 s grace a SIGTERM gives
     assert last_run(queue, running) == "completed"
     assert runs(queue, pending)[0]["state"] == "pending"
     assert "draining" in stderr.decode()
@@ -159,7 +161,7 @@ async def test_the_disk_guard_claims_nothing_and_says_why(
     local_queue: Any, queue: Any, worker_config: MakeConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     task_id = create_task(queue, shell("true"))
-    config = worker_config(local_queue, min_free_disk_mb=1 << 40, idle_timeout=1.5)
+    config = worker_config(local_queue, min_free_disk_mb=1 << 40, idle_timeout=0.5)
     async with open_worker(config, prepare_worker(config)) as worker:
         with caplog.at_level(logging.WARNING, logger="tcw.engine.diskguard"):
             records = await worker.run_forever()

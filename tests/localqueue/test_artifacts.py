@@ -439,7 +439,7 @@ def test_expired_artifacts_and_objects_are_removed_with_their_bytes(
 def test_the_running_queue_sweeps_expired_artifacts_and_their_bytes(
     run: ClaimedRun, local_queue: Any
 ) -> None:
-    soon = from_now(seconds=2)
+    soon = from_now(seconds=1)
     reply = run.create("public/short-lived.log", storageType="s3", contentType="text/plain", expires=soon)
     assert requests.put(reply["putUrl"], data=b"brief", headers={"Content-Type": "text/plain"}, timeout=30).ok
     blob_dir = local_queue.state.blob_dir

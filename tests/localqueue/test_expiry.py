@@ -27,7 +27,7 @@ def gone(call: Any, *args: Any) -> bool:
 def test_expired_tasks_runs_groups_and_workers_are_deleted(
     local_queue: LocalQueue, queue_client: Any
 ) -> None:
-    soon = from_now(seconds=2)
+    soon = from_now(seconds=1)
     short, kept = taskcluster.slugId(), taskcluster.slugId()
     queue_client.createTask(short, task_definition(QUEUE_ID, deadline=soon, expires=soon))
     queue_client.createTask(kept, task_definition(QUEUE_ID, dependencies=[short]))
