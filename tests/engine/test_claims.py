@@ -38,9 +38,9 @@ async def test_a_task_longer_than_several_claim_periods_keeps_its_claim(
 ) -> None:
     import taskcluster
 
-    local = make_local_queue(claim_timeout=1.5, resolver_interval=0.2)
+    local = make_local_queue(claim_timeout=2, resolver_interval=0.2)
     queue = taskcluster.Queue(local.client_options())
-    task_id = create_task(queue, shell("sleep 3.5; echo done"))  # reclaimed at 1, 2 and 3 s
+    task_id = create_task(queue, shell("sleep 4.5; echo done"))  # reclaimed at 1.33, 2.67 and 4 s
     await run_worker(worker_config(local, max_tasks=1))
     assert [run["state"] for run in runs(queue, task_id)] == ["completed"]
 
