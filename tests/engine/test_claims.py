@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.processes import exited
 from tests.support.tasks import create_task, last_run, runs, shell
 from tests.support.waiting import until, wait_for_pids
@@ -38,9 +40,10 @@ async def test_a_task_longer_than_several_claim_periods_keeps_its_claim(
 ) -> None:
     import taskcluster
 
-    local = make_local_queue(claim_timeout=2, resolver_interval=0.2)
+    # 2.5 s claims: each reclaim has 0.83 s to spare on a busy machine (three pytest workers on two cores)
+    local = make_local_queue(claim_timeout=2.5, resolver_interval=0.2)
     queue = taskcluster.Queue(local.client_options())
-    task_id = create_task(queue, shell("sleep 4.5; echo done"))  # reclaimed at 1.33, 2.67 and 4 s
+    task_id = create_task(queue, shell("sleep 5.5; echo done"))  # reclaimed at 1.67, 3.33 and 5 s
     await run_worker(worker_config(local, max_tasks=1))
     assert [run["state"] for run in runs(queue, task_id)] == ["completed"]
 
@@ -105,6 +108,7 @@ class _RunOverTimes(logging.Handler):
             self.times.setdefault(getattr(record, "taskId", ""), time.monotonic())
 
 
+@pytest.mark.usefixtures("quick_client_retries")
 async def test_reclaims_failing_transiently_are_retried_and_the_claim_holds(
     make_local_queue: Any, worker_config: MakeConfig
 ) -> None:
