@@ -173,6 +173,21 @@ async def test_a_large_upload_streams_through(
     assert seen == {"size": BIG, "sha256": sha256, "chunked": bool(framing)}
 
 
+async def test_a_chunked_body_that_came_whole_with_its_head_goes_up_once(proxy: TaskProxy) -> None:
+    """Before the proxy's first connection to the deployment exists: the body waits, and goes up once."""
+    port = proxy.url.rsplit(":", 1)[1]
+    head = f"PUT /api/wire/v1/digest HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked = head.encode() + b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    for _ in range(2):  # the second over the kept-alive upstream connection the first left
+        [(status, _, body)] = await raw_exchange(proxy, chunked, 1)
+        assert status == b"HTTP/1.1 200 OK", body
+        assert json.loads(body) == {
+            "size": 5,
+            "sha256": hashlib.sha256(b"abcde").hexdigest(),
+            "chunked": True,
+        }
+
+
 async def test_a_large_answer_streams_through(proxy: TaskProxy) -> None:
     hashed, size = hashlib.sha256(), 0
     async with aiohttp.ClientSession() as session, session.get(f"{proxy.url}/api/wire/v1/big") as response:

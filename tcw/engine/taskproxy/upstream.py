@@ -159,20 +159,22 @@ class Forwarding:
         self._sent_whole = False
         self._answered = False  # the first byte of an answer arrived
         self._connect: asyncio.Task[None] | None = None
+        self._reused = False
+        self._body_attached = False
         self._chunked = exchange.chunked
         self.head_only = exchange.method == "HEAD"
 
     # -- sending
 
     def connect(self) -> None:
-        self.exchange.send_body_to(self)  # held until connected
+        self._attach_body()  # held until connected
         self._connect = asyncio.get_running_loop().create_task(self._connect_and_send())
         self.upstream.track(self._connect)
 
     async def _connect_and_send(self) -> None:
         try:
             connection = await self.upstream.connect()
-        except (OSError, TimeoutError, ssl.SSLError) as error:
+        except (OSError, TimeoutError) as error:
             self._fail(f"{error}" or type(error).__name__)
             return
         if self.exchange.done:
@@ -187,7 +189,13 @@ class Forwarding:
         held, self._held, self._held_size = self._held, [], 0
         connection.write(b"".join([self._head, *held]) if held else self._head)
         self.exchange.resume_body()
-        self.exchange.send_body_to(self)
+        self._attach_body()
+
+    def _attach_body(self) -> None:
+        """The exchange's body comes here from now on (once: what it sent already is not sent twice)."""
+        if not self._body_attached:
+            self._body_attached = True
+            self.exchange.send_body_to(self)
 
     def body(self, data: bytes) -> None:
         framed = b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data
