@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +22,7 @@ from tcw.engine.taskproxy.server import TaskProxy
 
 CREDENTIALS = {"clientId": "tests/wire", "accessToken": "token"}
 BIG = 8 << 20  # larger than every buffer on the way, so only streaming gets it through
+HUGE = 64 << 20  # more than the kernel's buffers on the way hold
 
 
 async def digest(request: web.Request) -> web.Response:
@@ -45,10 +47,17 @@ async def big_answer(request: web.Request) -> web.StreamResponse:
     return response
 
 
+@dataclass
+class Deployment:
+    url: str
+    abandoned: asyncio.Event  # its endless answer's reader went away
+    all_written: asyncio.Event  # its huge answer is all written
+
+
 @pytest.fixture
-async def upstream() -> AsyncIterator[tuple[str, asyncio.Event]]:
-    """An aiohttp deployment (its URL) and the event its endless answer sets when its reader went away."""
-    abandoned = asyncio.Event()
+async def upstream() -> AsyncIterator[Deployment]:
+    """An aiohttp deployment."""
+    abandoned, all_written = asyncio.Event(), asyncio.Event()
 
     async def endless(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
@@ -61,6 +70,16 @@ async def upstream() -> AsyncIterator[tuple[str, asyncio.Event]]:
             abandoned.set()
         return response
 
+    async def huge(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = HUGE
+        await response.prepare(request)
+        block = b"h" * (1 << 20)
+        for _ in range(HUGE // len(block)):
+            await response.write(block)
+        all_written.set()
+        return response
+
     async def ping(request: web.Request) -> web.Response:
         return web.json_response({"path": request.raw_path})
 
@@ -69,17 +88,18 @@ async def upstream() -> AsyncIterator[tuple[str, asyncio.Event]]:
     app.router.add_get("/api/wire/v1/big", big_answer)
     app.router.add_get("/api/wire/v1/endless", endless)
     app.router.add_get("/api/wire/v1/ping/{n}", ping)
+    app.router.add_get("/api/wire/v1/huge", huge)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", abandoned
+    yield Deployment(f"http://127.0.0.1:{runner.addresses[0][1]}", abandoned, all_written)
     await runner.cleanup()
 
 
 @pytest.fixture
-async def proxy(upstream: tuple[str, asyncio.Event]) -> AsyncIterator[TaskProxy]:
-    started = TaskProxy(root_url=upstream[0], credentials=lambda: CREDENTIALS, authorized_scopes=[])
+async def proxy(upstream: Deployment) -> AsyncIterator[TaskProxy]:
+    started = TaskProxy(root_url=upstream.url, credentials=lambda: CREDENTIALS, authorized_scopes=[])
     await started.start()
     yield started
     await started.close()
@@ -199,10 +219,28 @@ async def test_a_large_answer_streams_through(proxy: TaskProxy) -> None:
     assert size == BIG and hashed.hexdigest() == hashlib.sha256(block * (BIG // len(block))).hexdigest()
 
 
-async def test_a_task_leaving_mid_answer_ends_the_deployments_answer_too(
-    proxy: TaskProxy, upstream: tuple[str, asyncio.Event]
+async def test_a_task_reading_slowly_slows_the_deployments_answer(
+    proxy: TaskProxy, upstream: Deployment
 ) -> None:
-    _, abandoned = upstream
+    """The proxy reads the answer no faster than the task does (it does not hold 64 MiB for it), and the
+    kept-alive connection it read it on serves the next call."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        async with session.get(f"{proxy.url}/api/wire/v1/huge") as response:
+            assert len(await response.content.readexactly(1 << 20)) == 1 << 20
+            await asyncio.sleep(0.3)  # time enough for an unchecked proxy to take it all
+            assert not upstream.all_written.is_set()
+            rest = 0
+            async for chunk in response.content.iter_any():
+                rest += len(chunk)
+            assert rest == HUGE - (1 << 20)
+        async with session.get(f"{proxy.url}/api/wire/v1/ping/1") as after:
+            assert after.status == 200
+
+
+async def test_a_task_leaving_mid_answer_ends_the_deployments_answer_too(
+    proxy: TaskProxy, upstream: Deployment
+) -> None:
+    abandoned = upstream.abandoned
     async with aiohttp.ClientSession() as session:
         response = await session.get(f"{proxy.url}/api/wire/v1/endless")
         assert (await response.content.readexactly(5)) == b"more,"

@@ -291,11 +291,14 @@ class UpstreamConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
         self._lost = False
+        self._paused = False  # not reading: the task reads the answer more slowly than it comes
 
     def usable(self) -> bool:
         return not self._lost and self.transport is not None and not self.transport.is_closing()
 
     def start(self, forwarding: Forwarding) -> None:
+        if self._paused:
+            self.resume_reading()  # the last answer ended while its task was reading slowly
         self._forwarding = forwarding
         self._parser = httptools.HttpResponseParser(self)  # fresh per answer: no state left from a HEAD's
         loop = asyncio.get_running_loop()
@@ -307,11 +310,13 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def pause_reading(self) -> None:
-        if self.transport is not None and not self._lost:
+        if self.transport is not None and not self._lost and not self._paused:
+            self._paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.transport is not None and not self._lost:
+        if self.transport is not None and not self._lost and self._paused:
+            self._paused = False
             self.transport.resume_reading()
 
     def close(self) -> None:
