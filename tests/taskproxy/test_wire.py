@@ -208,6 +208,19 @@ async def test_a_chunked_body_that_came_whole_with_its_head_goes_up_once(proxy: 
         }
 
 
+async def test_a_bewit_request_waiting_for_100_continue_gets_it(
+    proxy: TaskProxy, upstream: Deployment
+) -> None:
+    """The proxy reads /bewit's body itself, so it tells a client that asks (curl would wait 10 s)."""
+    process = await asyncio.create_subprocess_exec(
+        *("curl", "-sS", "-i", "-X", "POST", "-H", "Expect: 100-continue", "--expect100-timeout", "10"),
+        *("--data-binary", f"{upstream.url}/api/wire/v1/ping/1", f"{proxy.url}/bewit"),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 5)
+    assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 303 See Other\r\n"), out
+
+
 async def test_a_large_answer_streams_through(proxy: TaskProxy) -> None:
     hashed, size = hashlib.sha256(), 0
     async with aiohttp.ClientSession() as session, session.get(f"{proxy.url}/api/wire/v1/big") as response:

@@ -66,6 +66,7 @@ class Exchange:
         self.chunked = False
         self.content_length: int | None = None
         self.body_complete = False
+        self.expects_continue = False  # the client waits for a 100 before it sends the body
         self.watcher: ExchangeWatcher | None = None
         self._sink: BodySink | None = None
         self._early: list[bytes] = []
@@ -138,6 +139,12 @@ class Exchange:
         """A 1xx answer (100 Continue) before the real one."""
         if self.version == "1.1":
             self._out.append(b"HTTP/1.1 %d %s\r\n\r\n" % (status, reason))
+
+    def continue_body(self) -> None:
+        """The proxy itself reads this body: tell a client waiting to send it to go on."""
+        if self.expects_continue and not self.body_complete:
+            self.interim(100, b"Continue")
+            self.flush()
 
     def answer_body(self, data: bytes) -> None:
         if data:
@@ -279,6 +286,8 @@ class TaskConnection(asyncio.Protocol):
                 exchange.content_length = int(value)
             elif lowered == b"transfer-encoding" and b"chunked" in value.lower():
                 exchange.chunked = True
+            elif lowered == b"expect" and value.lower() == b"100-continue":
+                exchange.expects_continue = True
         if parser.should_upgrade():
             return  # feed_data raises HttpParserUpgrade: answered as malformed
         if self._active is None:

@@ -221,6 +221,7 @@ class TaskProxy:
         if exchange.method != "POST":
             raise ProxyRefusal(405, "MethodNotAllowed", "tcw task proxy: POST the URL to sign to /bewit")
         exchange.send_body_to(_Collected(exchange, self._answer_bewit))
+        exchange.continue_body()
 
     def _answer_bewit(self, exchange: Exchange, body: bytes) -> None:
         try:
