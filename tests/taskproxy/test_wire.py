@@ -232,6 +232,22 @@ async def test_a_large_answer_streams_through(proxy: TaskProxy) -> None:
     assert size == BIG and hashed.hexdigest() == hashlib.sha256(block * (BIG // len(block))).hexdigest()
 
 
+async def test_a_task_hanging_up_mid_request_is_let_go(proxy: TaskProxy) -> None:
+    """Half a body and then the end of what the task sends: that request will never be whole, so the
+    proxy drops it (and its connection) instead of holding the deployment's connection open for it."""
+    host, port = proxy.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = f"PUT /api/wire/v1/digest HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 100\r\n\r\n"
+    writer.write(head.encode() + b"only ten b")
+    writer.write_eof()
+    try:
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+    except ConnectionResetError:
+        pass  # aborted: as good as closed
+    finally:
+        writer.close()
+
+
 async def test_a_task_reading_slowly_slows_the_deployments_answer(
     proxy: TaskProxy, upstream: Deployment
 ) -> None:

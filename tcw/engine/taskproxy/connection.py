@@ -235,7 +235,9 @@ class TaskConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         self._eof = True
-        if self._active is None and not self._waiting:
+        if self._parsing is not None:
+            self.abort()  # gone in the middle of a request: it will never be whole
+        elif self._active is None and not self._waiting:
             self.close()
         return True  # half-closed: answers in progress still go out
 
