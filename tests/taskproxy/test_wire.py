@@ -316,9 +316,13 @@ async def proxy_for(url: str) -> TaskProxy:
     return proxy
 
 
-async def test_a_kept_alive_connection_the_deployment_dropped_is_not_the_tasks_problem() -> None:
+@pytest.mark.parametrize(("method", "sent_again"), [("GET", True), ("POST", False)])
+async def test_a_kept_alive_connection_the_deployment_dropped_is_tried_anew_when_that_is_safe(
+    method: str, sent_again: bool
+) -> None:
     """The deployment answers once per connection and hangs up on the second request without a word
-    (an idle timeout racing the next request): the proxy sends that bodiless request again, anew."""
+    (an idle timeout racing the next request): the proxy sends a bodiless GET again on a new connection,
+    and answers a POST, which may have been acted on, 502 for the task's client to decide."""
     connections = 0
 
     async def once_per_connection(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
@@ -332,12 +336,17 @@ async def test_a_kept_alive_connection_the_deployment_dropped_is_not_the_tasks_p
         proxy = await proxy_for(url)
         try:
             async with aiohttp.ClientSession() as session:
-                for _ in range(3):
-                    async with session.get(f"{proxy.url}/api/x/v1/y") as response:
-                        assert response.status == 200 and await response.read() == b"ok"
+                async with session.get(f"{proxy.url}/api/x/v1/y") as response:
+                    assert response.status == 200 and await response.read() == b"ok"
+                async with session.request(method, f"{proxy.url}/api/x/v1/y") as response:
+                    status, body = response.status, await response.read()
         finally:
             await proxy.close()
-    assert connections == 3
+    if sent_again:
+        assert (status, body, connections) == (200, b"ok", 2)
+    else:
+        assert status == 502 and json.loads(body)["code"] == "ProxyUpstreamError"
+        assert connections == 1
 
 
 async def test_an_answer_the_deployment_cuts_short_is_cut_for_the_task_too() -> None:

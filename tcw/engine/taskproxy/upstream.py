@@ -8,10 +8,10 @@ only moves bytes: the head, the body as the task sends it (chunked when the task
 answer, unchanged but for hop-by-hop headers.
 
 A connection goes back to the pool only after a complete answer to a completely sent request. One that
-the deployment closed while idle is found out on reuse: a bodiless request that got no byte of answer on a
-reused connection is sent once more on a new one (nothing reached the deployment's handler); any other
-failure before the answer is a 502 for the task's own client to retry, after it the task's connection is
-cut, as the deployment cut the proxy's.
+the deployment closed while idle is found out on reuse: a bodiless request of an idempotent method that got
+no byte of answer on a reused connection is sent once more on a new one (as aiohttp's client does: sending
+it again cannot do anything twice); any other failure before the answer is a 502 for the task's own client
+to retry, after it the task's connection is cut, as the deployment cut the proxy's.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ READ_SECONDS = 300.0  # no byte of answer for this long: the deployment is taken
 IDLE_SECONDS = 15.0  # a pooled connection idle longer is not reused (the deployment may have closed it)
 BUFFERED_BODY = 1 << 20  # while connecting, at most this much of a request body is held before pausing
 NO_BODY_STATUSES = frozenset({204, 304})
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 # Headers that belong to one connection, not to the message (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(
@@ -245,7 +246,8 @@ class Forwarding:
         """The connection went away before the answer was complete."""
         if self.exchange.done:
             return
-        if not self._answered and self._reused and not self.exchange.has_body:
+        exchange = self.exchange
+        if not self._answered and self._reused and not exchange.has_body and exchange.method in IDEMPOTENT:
             self._connection = None
             self.connect()  # the deployment had closed the idle connection: once more, on a new one
             return
