@@ -17,6 +17,7 @@ to retry, after it the task's connection is cut, as the deployment cut the proxy
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from collections.abc import Callable
@@ -65,7 +66,6 @@ class Upstream:
         self.port = parts.port or (443 if self.secure else 80)
         self.host_header = parts.netloc.encode("idna")
         self.on_failure = on_failure  # answers the task when the deployment could not be reached
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.secure else None
         self._idle: list[tuple[float, UpstreamConnection]] = []
         self._open: set[UpstreamConnection] = set()
         self._connecting: set[asyncio.Task[None]] = set()
@@ -126,7 +126,7 @@ class Upstream:
                 lambda: UpstreamConnection(self),
                 self.host,
                 self.port,
-                ssl=self._ssl,
+                ssl=_tls_context() if self.secure else None,
                 server_hostname=self.host if self.secure else None,
             )
         self._open.add(connection)
@@ -143,6 +143,12 @@ class Upstream:
             connection.close()
         self._idle = []
         await asyncio.sleep(0)  # let the transports' close callbacks run
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One for all proxies of the process: loading the system's CA certificates takes milliseconds."""
+    return ssl.create_default_context()
 
 
 class Forwarding:
