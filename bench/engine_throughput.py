@@ -23,6 +23,10 @@ counts its claims. Per run:
   skips it), and the requests the server logs (--server-logs, or from --upstream-running: nginx's access log
   also shows the calls the services make to each other, moto's log the S3 requests).
 
+Beside each run, the same kind runs one task: that run's worker CPU is what starting and stopping a worker
+costs, paid once per process, so the worker's CPU splits into "fixed X ms + Y ms/task" (Y from the N-task
+run less the one-task run, over N - 1 tasks).
+
 Then min/median/max per kind, and ratios of medians against scriptworker's in the same run. The kinds
 tcw1live and tcw8live run tcw1 and tcw8 with live logs and /metrics on (`--live-log-port 0`); they are
 also compared with the same kind off (issue 13: at most 5% below), e.g. --kinds tcw1,tcw1live,tcw8,tcw8live.
@@ -461,6 +465,19 @@ def measure(
     )
 
 
+def startup_cpu_ms(kind: Kind, queue: Any, meters: Meters, work: Path, run_itself: float) -> float:
+    """The worker's CPU for a run of one task: its start-up and shut-down (and the one task)."""
+    return run_once(kind, queue, meters, 1, work, run_itself).worker_cpu_ms
+
+
+def cpu_split(runs: list[Figures], startups: list[float], tasks: int) -> str:
+    """``fixed X ms + Y ms/task`` (medians), each N-task run against the one-task run of its round."""
+    per_task = [
+        (f.worker_cpu_ms * tasks - fixed) / (tasks - 1) for f, fixed in zip(runs, startups, strict=True)
+    ]
+    return f"fixed {statistics.median(startups):5.0f} ms + {statistics.median(per_task):5.2f} ms/task"
+
+
 def spread(values: list[float]) -> str:
     return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
 
@@ -470,7 +487,9 @@ def median_by_name(rows: list[dict[str, float]]) -> dict[str, float]:
     return {name: statistics.median(row.get(name, 0.0) for row in rows) for name in names}
 
 
-def report(results: dict[str, list[Figures]], targets: dict[str, float]) -> None:
+def report(
+    results: dict[str, list[Figures]], targets: dict[str, float], startups: dict[str, list[float]], tasks: int
+) -> None:
     rounds = len(next(iter(results.values())))
     print(f"\nover {rounds} rounds, min / median / max:")
     columns = ("tasks/s", "wall tasks/s", "worker CPU ms/task", "server CPU ms/task", "calls/task")
@@ -485,6 +504,10 @@ def report(results: dict[str, list[Figures]], targets: dict[str, float]) -> None
             spread([sum(f.calls.values()) for f in runs]) if runs[0].calls else "-",
         )
         print(f"  {runs[0].kind.label:22s} " + "".join(f"{cell:>22s}" for cell in cells))
+    if tasks > 1:
+        print("worker CPU: fixed (a one-task run) + per task, medians:")
+        for key, runs in results.items():
+            print(f"  {runs[0].kind.label:22s} {cpu_split(runs, startups[key], tasks)}")
     if "sw" in results:
         print("ratios of medians against scriptworker, same run (tasks/s; wall):")
         for key, runs in results.items():
@@ -562,14 +585,19 @@ def main() -> int:
         queue = taskcluster.Queue(options)
         meters = Meters(target)
         results: dict[str, list[Figures]] = {}
+        startups: dict[str, list[float]] = {}
         for round_number in range(args.rounds):
             print(f"round {round_number + 1}   load {loadavg()}", flush=True)
             for kind in kinds:
                 figures = run_once(kind, queue, meters, args.tasks, Path(work), run_itself)
                 results.setdefault(kind.key, []).append(figures)
                 print("  " + figures.line(), flush=True)
+                if args.tasks > 1:
+                    fixed = startup_cpu_ms(kind, queue, meters, Path(work), run_itself)
+                    startups.setdefault(kind.key, []).append(fixed)
+                    print(f"  {kind.label:22s} one-task run: worker CPU {fixed:5.0f} ms", flush=True)
         print(f"load at the end {loadavg()}")
-    report(results, TARGETS.get(target_set(args), {}))
+    report(results, TARGETS.get(target_set(args), {}), startups, args.tasks)
     return 0
 
 
