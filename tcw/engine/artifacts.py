@@ -82,7 +82,7 @@ class RunArtifacts:
         try:
             self._probe(source)
         except UnsafeSource as problem:
-            exists = os.path.lexists(source)
+            exists = await asyncio.to_thread(os.path.lexists, source)
             reason = "invalid-resource-on-worker" if exists else "file-missing-on-worker"
             await self.error(name, reason, f"{source} {problem} on the worker")
             raise TaskFailed(f"artifact {name}: {source} {problem}") from problem
