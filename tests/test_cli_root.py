@@ -38,6 +38,21 @@ def test_help_does_not_import_the_server_or_the_client() -> None:
     assert "HEAVY []" in out.stdout
 
 
+def test_the_worker_imports_only_what_every_run_uses() -> None:
+    # What `tcw run` imports before its first claim; the metrics server, YAML and jsonschema come later,
+    # when a port, a config file or an invalid payload asks for them (start-up CPU is paid per process).
+    probe = (
+        "import sys, tcw.cli.run, tcw.engine.daemon, tcw.engine.payload, tcw.executors.loader\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('prometheus_client', 'jsonschema',"
+        " 'yaml') or m.startswith('aiohttp.web'))\n"
+        "print('HEAVY', heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    assert "HEAVY []" in out.stdout
+
+
 def test_config_problems_exit_2_with_one_line_each(run_cli: RunCli, tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("worker:\n  capacity: many\n  nope: 1\n", encoding="utf-8")
