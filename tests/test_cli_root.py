@@ -53,6 +53,38 @@ def test_the_worker_imports_only_what_every_run_uses() -> None:
     assert "HEAVY []" in out.stdout
 
 
+def test_the_fast_exit_keeps_exit_handlers_codes_output_and_threads(tmp_path: Path) -> None:
+    # main() ends the process without the interpreter's teardown: what a normal exit does must still happen.
+    probe = (
+        "import atexit, sys, threading, time\n"
+        "from tcw.cli.main import exit_without_teardown\n"
+        "atexit.register(lambda: open(sys.argv[1], 'a').write('handler ran\\n'))\n"
+        "sys.stdout.write('buffered, not flushed')\n"
+        "if sys.argv[2] == 'thread':\n"
+        "    late = lambda: (time.sleep(0.3), open(sys.argv[1], 'a').write('thread\\n'))\n"
+        "    threading.Thread(target=late).start()\n"
+        "exit_without_teardown(int(sys.argv[3]))\n"
+        "sys.exit(int(sys.argv[3]) + 1)  # only reached when a normal exit must wait for the thread\n"
+    )
+    for mode, code, expected_code, expected_file in (
+        ("alone", 3, 3, "handler ran\n"),
+        ("thread", 0, 1, "thread\nhandler ran\n"),
+    ):
+        marker = tmp_path / f"{mode}.txt"
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(marker), mode, str(code)],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+        )
+        assert (done.returncode, done.stdout, marker.read_text()) == (
+            expected_code,
+            "buffered, not flushed",
+            expected_file,
+        )
+
+
 def test_config_problems_exit_2_with_one_line_each(run_cli: RunCli, tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("worker:\n  capacity: many\n  nope: 1\n", encoding="utf-8")
