@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 UPLOAD_ATTEMPTS = 5
+SMALL_PUT_BYTES = 256 * 1024
 _TRANSIENT: tuple[type[BaseException], ...] = (TransientQueueError, *connection_failures())
 # Not RunGone: a run that is over is the engine's to handle, not an unavailable resource.
 _FINAL_FAILURES: tuple[type[BaseException], ...] = (*_TRANSIENT, QueueRefused, *client_failures())
@@ -173,7 +174,14 @@ class RunArtifacts:
                 await self._put(put_url, source, len(source), content_type)
                 return
             with self._open(source) as file:
-                await self._put(put_url, file, os.fstat(file.fileno()).st_size, content_type)
+                size = os.fstat(file.fileno()).st_size
+                if size > SMALL_PUT_BYTES:
+                    await self._put(put_url, file, size, content_type)
+                    return
+                # aiohttp reads a file body and closes it in threads (two hops per PUT); a small one (a
+                # task log, mostly) is read here at once.
+                data = file.read()
+            await self._put(put_url, data, len(data), content_type)
 
         await self._step(f"upload artifact {name}", put)
 
