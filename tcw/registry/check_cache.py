@@ -142,11 +142,14 @@ def entry_key(schema: Mapping[str, Any], base_uri: str) -> str | None:
 
 
 def _self_contained(node: Any, *, top: bool = False) -> bool:
-    """Every ``$ref`` a fragment of this document, and no ``$id`` below the top moving the base."""
+    """Every ``$ref`` a fragment of this document, and no ``$id`` below the top moving the base. Only
+    string keys, too: JSON would write a YAML key 1 as "1", and the two schemas would share a hash."""
     if isinstance(node, list):
         return all(_self_contained(item) for item in node)
     if not isinstance(node, dict):
         return True
+    if not all(isinstance(key, str) for key in node):
+        return False
     ref = node.get("$ref")
     if isinstance(ref, str) and not ref.startswith("#"):
         return False

@@ -151,3 +151,22 @@ def test_a_cache_others_can_write_is_never_run(
     assert not marker.exists()
     if writable != "link":
         assert "check cache not used" in caplog.text
+
+
+def test_schemas_a_hash_cannot_tell_apart_are_not_kept(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    for number, text in enumerate(
+        ("properties: {1: {type: string}}\n", "properties: {a: {$ref: 'x.json'}}\n")
+    ):
+        path = tmp_path / "registry" / "proj" / f"yaml-{number}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"type: object\n{text}", encoding="utf-8")
+    (tmp_path / "registry" / "proj" / "x.json").write_text('{"type": "integer"}', encoding="utf-8")
+    settings = RegistrySettings(directories=(str(tmp_path / "registry"),), cache_dir=str(cache))
+    registry = load_registry(settings)
+    for number in range(2):
+        entry = registry.entry_for(f"proj/yaml-{number}")
+        for _ in range(3):
+            entry.validate({"1": 5, "a": "text"})
+    assert registry.entry_for("proj/yaml-1").validate({"a": "text"})  # the $ref'd document is in force
+    assert entries(cache) == []  # a YAML key 1 would hash as "1"; a $ref'd document could change alone
