@@ -11,7 +11,9 @@ scriptworker and generic-worker upload them), tcw at capacity 8 (and, with --kin
 artifacts (the object service: three calls more per artifact), and scriptworker
 63.6.1 (PyPI) from its own virtualenv (.venv-bench-scriptworker, created here on first use: it pins aiohttp
 differently), chain of trust off, task_script `["true"]`, stopped after exactly N tasks by a launcher that
-counts its claims. Per run:
+counts its claims. tcw's bytecode is written first and used (even where PYTHONDONTWRITEBYTECODE is set), as
+pip writes it at install, for tcw as for scriptworker's venv: else every tcw start compiles tcw from source
+(~100 ms of CPU). Per run:
 
 - tasks/s from the first claim to the last resolution (start-up excluded), and N / worker wall time;
 - the per-task overhead, claim to resolution minus what running `true` itself takes, p50/p95;
@@ -22,6 +24,10 @@ counts its claims. Per run:
   untouched (--relay-delay-ms makes it add a round trip, as a worker a network hop away sees; --direct
   skips it), and the requests the server logs (--server-logs, or from --upstream-running: nginx's access log
   also shows the calls the services make to each other, moto's log the S3 requests).
+
+Beside each run, the same kind runs one task: that run's worker CPU is what starting and stopping a worker
+costs, paid once per process, so the worker's CPU splits into "fixed X ms + Y ms/task" (Y from the N-task
+run less the one-task run, over N - 1 tasks).
 
 Then min/median/max per kind, and ratios of medians against scriptworker's in the same run. The kinds
 tcw1live and tcw8live run tcw1 and tcw8 with live logs and /metrics on (`--live-log-port 0`); they are
@@ -368,7 +374,19 @@ def run_scriptworker(target: Deployment, worker_type: str, count: int, work: Pat
 
 
 def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("TASKCLUSTER_", "TCW_"))}
+    # Without PYTHONDONTWRITEBYTECODE, which would make every tcw start compile tcw from source where
+    # scriptworker's venv has the bytecode pip wrote at install (as a pip-installed tcw has its own).
+    skipped = ("TASKCLUSTER_", "TCW_", "PYTHONDONTWRITEBYTECODE")
+    return {k: v for k, v in os.environ.items() if not k.startswith(skipped)}
+
+
+def compile_tcw() -> None:
+    """tcw's bytecode, written before the first run as pip writes it at install (not timed)."""
+    import compileall
+
+    import tcw
+
+    compileall.compile_dir(Path(tcw.__file__).parent, quiet=1)
 
 
 @dataclass
@@ -461,6 +479,19 @@ def measure(
     )
 
 
+def startup_cpu_ms(kind: Kind, queue: Any, meters: Meters, work: Path, run_itself: float) -> float:
+    """The worker's CPU for a run of one task: its start-up and shut-down (and the one task)."""
+    return run_once(kind, queue, meters, 1, work, run_itself).worker_cpu_ms
+
+
+def cpu_split(runs: list[Figures], startups: list[float], tasks: int) -> str:
+    """``fixed X ms + Y ms/task`` (medians), each N-task run against the one-task run of its round."""
+    per_task = [
+        (f.worker_cpu_ms * tasks - fixed) / (tasks - 1) for f, fixed in zip(runs, startups, strict=True)
+    ]
+    return f"fixed {statistics.median(startups):5.0f} ms + {statistics.median(per_task):5.2f} ms/task"
+
+
 def spread(values: list[float]) -> str:
     return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
 
@@ -470,7 +501,9 @@ def median_by_name(rows: list[dict[str, float]]) -> dict[str, float]:
     return {name: statistics.median(row.get(name, 0.0) for row in rows) for name in names}
 
 
-def report(results: dict[str, list[Figures]], targets: dict[str, float]) -> None:
+def report(
+    results: dict[str, list[Figures]], targets: dict[str, float], startups: dict[str, list[float]], tasks: int
+) -> None:
     rounds = len(next(iter(results.values())))
     print(f"\nover {rounds} rounds, min / median / max:")
     columns = ("tasks/s", "wall tasks/s", "worker CPU ms/task", "server CPU ms/task", "calls/task")
@@ -485,6 +518,10 @@ def report(results: dict[str, list[Figures]], targets: dict[str, float]) -> None
             spread([sum(f.calls.values()) for f in runs]) if runs[0].calls else "-",
         )
         print(f"  {runs[0].kind.label:22s} " + "".join(f"{cell:>22s}" for cell in cells))
+    if tasks > 1:
+        print("worker CPU: fixed (a one-task run) + per task, medians:")
+        for key, runs in results.items():
+            print(f"  {runs[0].kind.label:22s} {cpu_split(runs, startups[key], tasks)}")
     if "sw" in results:
         print("ratios of medians against scriptworker, same run (tasks/s; wall):")
         for key, runs in results.items():
@@ -549,6 +586,7 @@ def main() -> int:
     args = parse_args()
     kinds = [KINDS[key] for key in args.kinds.split(",")]
     run_itself = true_runtime()
+    compile_tcw()
     sw_version = scriptworker_version(ensure_scriptworker()) if "sw" in args.kinds.split(",") else "not run"
     with deployment(args) as (target, options), tempfile.TemporaryDirectory(prefix="tcw-bench-") as work:
         where = f"{options['rootUrl']}" if args.root_url else "a fresh local queue"
@@ -562,14 +600,19 @@ def main() -> int:
         queue = taskcluster.Queue(options)
         meters = Meters(target)
         results: dict[str, list[Figures]] = {}
+        startups: dict[str, list[float]] = {}
         for round_number in range(args.rounds):
             print(f"round {round_number + 1}   load {loadavg()}", flush=True)
             for kind in kinds:
                 figures = run_once(kind, queue, meters, args.tasks, Path(work), run_itself)
                 results.setdefault(kind.key, []).append(figures)
                 print("  " + figures.line(), flush=True)
+                if args.tasks > 1:
+                    fixed = startup_cpu_ms(kind, queue, meters, Path(work), run_itself)
+                    startups.setdefault(kind.key, []).append(fixed)
+                    print(f"  {kind.label:22s} one-task run: worker CPU {fixed:5.0f} ms", flush=True)
         print(f"load at the end {loadavg()}")
-    report(results, TARGETS.get(target_set(args), {}))
+    report(results, TARGETS.get(target_set(args), {}), startups, args.tasks)
     return 0
 
 

@@ -359,7 +359,10 @@ class RegistrySettings:
         "a file, or a named schema such as shell.",
     )
     cache_dir: str | None = setting(
-        None, "Where fetched schemas are cached.", shown_default="<state dir>/schemas"
+        None,
+        "Where fetched schemas are cached, and in its checks/ the payload checks compiled from schemas "
+        "(used only while the worker's user alone can write there).",
+        shown_default="<state dir>/schemas",
     )
 
 

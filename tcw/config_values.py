@@ -8,16 +8,18 @@ syntax as the config file.
 
 from __future__ import annotations
 
+import json
 import reprlib
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
+from typing import TYPE_CHECKING, Any, Literal
 
 from tcw.errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
 
 MAX_SHOWN = 120  # characters of a bad value a message quotes: enough to recognise it, never a flood
 
@@ -52,6 +54,8 @@ def read_yaml_file(path: Path, what: str) -> Any:
     except UnicodeDecodeError as error:
         byte = f"byte {error.object[error.start]:#04x} at offset {error.start}"
         raise ConfigError([f"{path}: {what} is not UTF-8 text ({byte})"]) from error
+    import yaml  # here: a worker configured by flags and environment alone never pays for importing it
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -83,6 +87,25 @@ def type_name(hint: Any) -> str:
     return _SCALAR_NAMES[inner]
 
 
+_UNREADABLE = object()
+
+
+def _structured(raw: str, place: str, problems: list[str]) -> Any:
+    """A list or mapping written in the environment: JSON (what programs write, and read without importing
+    PyYAML), else YAML (what people write: ``{proj-*/*: shell}``)."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        pass
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        problems.append(f"{place}: {yaml_problem(error)}")
+        return _UNREADABLE
+
+
 def parse_environment_value(raw: str, hint: Any, place: str, problems: list[str]) -> Any:
     """Environment values are text: parse them into the declared type first."""
     inner = optional_inner(hint)
@@ -101,12 +124,8 @@ def parse_environment_value(raw: str, hint: Any, place: str, problems: list[str]
     elif origin is tuple and not raw.lstrip().startswith("["):
         return (raw,)  # a bare value is a list of one: TCW_REGISTRY_DIRECTORIES=/etc/tcw/schemas
     elif origin in (tuple, Mapping, dict):
-        try:
-            document = yaml.safe_load(raw)
-        except yaml.YAMLError as error:
-            problems.append(f"{place}: {yaml_problem(error)}")
-            return None
-        return coerce(document, hint, place, problems)
+        document = _structured(raw, place, problems)
+        return None if document is _UNREADABLE else coerce(document, hint, place, problems)
     else:
         return coerce(raw, hint, place, problems)
     problems.append(f"{place}: expected {type_name(hint)}, got {bounded(raw)}")

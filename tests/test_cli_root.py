@@ -24,18 +24,64 @@ def test_help_lists_every_command(run_cli: RunCli) -> None:
     assert "Exit codes" in result.stdout
 
 
-def test_help_does_not_import_the_server_or_the_client() -> None:
+def imported_after(code: str, packages: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> list[str]:
+    """The modules of ``packages`` (or starting with one of ``prefixes``) a fresh Python has imported
+    after running ``code``."""
     probe = (
-        "import sys; from tcw.cli.main import cli\n"
-        "try:\n    cli(['--help'], prog_name='tcw')\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in sys.modules\n"
-        "               if m.split('.')[0] in ('aiohttp', 'taskcluster', 'jsonschema'))\n"
-        "print('HEAVY', heavy)"
+        f"{code}\nimport json, sys\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {packages!r}"
+        f" or m.startswith({prefixes!r}))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT
     )
-    assert "HEAVY []" in out.stdout
+    imported: list[str] = json.loads(out.stdout.splitlines()[-1])
+    return imported
+
+
+def test_help_does_not_import_the_server_or_the_client() -> None:
+    code = "from tcw.cli.main import cli\ntry:\n    cli(['--help'], prog_name='tcw')\n"
+    code += "except SystemExit:\n    pass"
+    assert imported_after(code, ("aiohttp", "taskcluster", "jsonschema")) == []
+
+
+def test_the_worker_imports_only_what_every_run_uses() -> None:
+    # What `tcw run` imports before its first claim; the metrics server, YAML and jsonschema come later,
+    # when a port, a config file or an invalid payload asks for them (start-up CPU is paid per process).
+    code = "import tcw.cli.run, tcw.engine.daemon, tcw.engine.payload, tcw.executors.loader"
+    assert imported_after(code, ("prometheus_client", "jsonschema", "yaml"), ("aiohttp.web",)) == []
+
+
+def test_the_fast_exit_keeps_exit_handlers_codes_output_and_threads(tmp_path: Path) -> None:
+    # main() ends the process without the interpreter's teardown: what a normal exit does must still happen.
+    probe = (
+        "import atexit, sys, threading, time\n"
+        "from tcw.cli.main import exit_without_teardown\n"
+        "atexit.register(lambda: open(sys.argv[1], 'a').write('handler ran\\n'))\n"
+        "sys.stdout.write('buffered, not flushed')\n"
+        "if sys.argv[2] == 'thread':\n"
+        "    late = lambda: (time.sleep(0.3), open(sys.argv[1], 'a').write('thread\\n'))\n"
+        "    threading.Thread(target=late).start()\n"
+        "exit_without_teardown(int(sys.argv[3]))\n"
+        "sys.exit(int(sys.argv[3]) + 1)  # only reached when a normal exit must wait for the thread\n"
+    )
+    for mode, code, expected_code, expected_file in (
+        ("alone", 3, 3, "handler ran\n"),
+        ("thread", 0, 1, "thread\nhandler ran\n"),
+    ):
+        marker = tmp_path / f"{mode}.txt"
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(marker), mode, str(code)],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+        )
+        assert (done.returncode, done.stdout, marker.read_text()) == (
+            expected_code,
+            "buffered, not flushed",
+            expected_file,
+        )
 
 
 def test_config_problems_exit_2_with_one_line_each(run_cli: RunCli, tmp_path: Path) -> None:

@@ -212,7 +212,32 @@ def cli(ctx: click.Context) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="tcw")
+    try:
+        cli(prog_name="tcw")  # standalone mode: it always ends in SystemExit
+    except SystemExit as done:
+        exit_without_teardown(done.code)
+        raise
+
+
+def exit_without_teardown(code: int | str | None) -> None:
+    """End the process as normal exit does, less the interpreter's teardown: freeing a worker's hundreds of
+    modules object by object costs 30-60 ms of CPU, paid by every tcw command. The exit handlers still run
+    (log handlers flushed, weakref finalizers, coverage saved) and the standard streams are flushed. Returns
+    (for a normal exit) while any other non-daemon thread is alive, since a normal exit waits for it."""
+    import atexit
+    import threading
+
+    others = (thread for thread in threading.enumerate() if thread is not threading.main_thread())
+    if any(thread.is_alive() and not thread.daemon for thread in others):
+        return
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader gone, or the stream closed
+            stream.flush()
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,10 +55,13 @@ def default_base_url(address: str, port: int) -> str:
 async def operator_surface(worker: Worker, settings: WorkerSettings) -> AsyncIterator[dict[str, str]]:
     """The worker's live log and metrics servers and status file for the block; yields their URLs."""
     endpoints: dict[str, str] = {}
-    checks = health.routes(worker.metrics, settings.health_window)
+
+    def checks() -> list[web.RouteDef]:  # only when served: building them imports aiohttp.web
+        return health.routes(worker.metrics, settings.health_window)
+
     async with contextlib.AsyncExitStack() as stack:
         if settings.live_log_port is not None:
-            shared = checks if settings.metrics_port is None else []
+            shared = checks() if settings.metrics_port is None else []
             routes = [*worker.live_logs.routes(), *shared]
             port = await stack.enter_async_context(
                 serving(settings.listen_address, settings.live_log_port, routes)
@@ -71,7 +74,7 @@ async def operator_surface(worker: Worker, settings: WorkerSettings) -> AsyncIte
             log.info("live logs at %s/log/<token>", worker.live_logs.base_url)
         if settings.metrics_port is not None:
             port = await stack.enter_async_context(
-                serving(settings.listen_address, settings.metrics_port, checks)
+                serving(settings.listen_address, settings.metrics_port, checks())
             )
             endpoints["metrics"] = f"{default_base_url(settings.listen_address, port)}/metrics"
         if "metrics" in endpoints:

@@ -69,7 +69,7 @@ class RunAccess:
         if self._closed:
             raise RuntimeError("the run is over: no proxy for it")
         if self._proxy is None:
-            from tcw.engine.taskproxy.server import TaskProxy  # aiohttp's server: only for runs using it
+            from tcw.engine.taskproxy.server import TaskProxy  # the proxy's server: only for runs using it
 
             self._proxy = TaskProxy(
                 root_url=self.root_url,

@@ -164,8 +164,8 @@ def _format_checker(cls: type[Validator]) -> Any:
 
     checker = FormatChecker(formats=())
     checker.checkers = dict(cls.FORMAT_CHECKER.checkers)
-    checker.checks("date-time")(is_date_time)
-    checker.checks("uri")(is_uri)
+    for name, check in OWN_FORMATS.items():
+        checker.checks(name)(check)
     return checker
 
 
@@ -188,3 +188,7 @@ def is_uri(value: object) -> bool:
         return True
     scheme = urlsplit(value).scheme
     return bool(scheme and _SCHEME.match(scheme) and value[len(scheme) + 1 :] and " " not in value)
+
+
+OWN_FORMATS: dict[str, Callable[[Any], bool]] = {"date-time": is_date_time, "uri": is_uri}
+"""The formats checked here rather than by jsonschema (whichever draft), by name."""

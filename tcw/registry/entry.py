@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tcw.registry.compiler import Retrieve, compile_schema
-from tcw.registry.fast import FastCheck, compile_fast_check
+from tcw.registry.fast import FastCheck, OwnFormatsFirst, fast_check, fast_code, validator_formats
 from tcw.registry.problems import PayloadProblem, problems_from_errors
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
+
+    from tcw.registry.check_cache import CheckCache
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,8 @@ class RegistryEntry:
     """A schema for one key. ``validate`` compiles it on first use and reuses the validator after that.
 
     Copies made with :meth:`under_key` (an index pointing a queue pattern at a named schema) share the
-    compiled validator with the original.
+    compiled validator with the original. With a ``check_cache``, a schema checked and compiled by an
+    earlier process is neither checked nor compiled again (``tcw.registry.check_cache``).
     """
 
     key: str
@@ -42,6 +45,7 @@ class RegistryEntry:
     base_uri: str  # what relative $id/$ref resolve against: the file's or URL's address
     retrieve: Retrieve = field(repr=False, compare=False)
     executor: str | None = None
+    check_cache: CheckCache | None = field(default=None, repr=False, compare=False)
     _compiled: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -69,8 +73,10 @@ class RegistryEntry:
         return compiled
 
     def check(self) -> None:
-        """Compile now, so a broken schema is reported at load (``ConfigError``)."""
-        _ = self.validator
+        """Compile now, so a broken schema is reported at load (``ConfigError``); a schema in the check
+        cache passed this check when it was stored there."""
+        if self._cached_fast_check() is None:
+            _ = self.validator
 
     def validate(self, payload: Any) -> list[PayloadProblem]:
         """Every problem with ``payload`` (empty when it is valid), sorted by path."""
@@ -85,19 +91,37 @@ class RegistryEntry:
         return not self.validate(payload)
 
     def _fast_check(self) -> FastCheck:
-        """The compiled yes/no check (see tcw.registry.fast), made on the second use.
+        """The compiled yes/no check (see tcw.registry.fast): from the check cache, else made on the second
+        use.
 
         A one-off check (`tcw validate-payload` on one file) does not pay for compiling it; a worker or a
-        batch does, once.
+        batch does, once, and stores it for the next start.
         """
-        fast: FastCheck | None = self._compiled.get("fast")
+        fast: FastCheck | None = self._compiled.get("fast") or self._cached_fast_check()
         if fast is None:
             if not self._compiled.pop("used", False):
                 self._compiled["used"] = True
                 return _never_sure
-            fast = compile_fast_check(self.validator, self.retrieve, self.describe()) or _never_sure
-            self._compiled["fast"] = fast
+            fast = self._compile_fast_check()
+        self._compiled["fast"] = fast
         return fast
+
+    def _cached_fast_check(self) -> FastCheck | None:
+        """The check stored by an earlier process, looked up once."""
+        if "cached" not in self._compiled:
+            code = self.check_cache.load(self.schema, self.base_uri) if self.check_cache else None
+            formats = OwnFormatsFirst(lambda: validator_formats(self.validator))
+            self._compiled["cached"] = None if code is None else fast_check(code, formats)
+        cached: FastCheck | None = self._compiled["cached"]
+        return cached
+
+    def _compile_fast_check(self) -> FastCheck:
+        code = fast_code(self.validator, self.retrieve, self.describe())
+        if code is None:
+            return _never_sure
+        if self.check_cache is not None:
+            self.check_cache.store(self.schema, self.base_uri, code)
+        return fast_check(code, validator_formats(self.validator))
 
     def under_key(self, key: str, source: str, executor: str | None = None) -> RegistryEntry:
         """This schema registered again under another key (sharing the compiled validator)."""

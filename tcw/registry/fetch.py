@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tcw.errors import ConfigError
+from tcw.registry.check_cache import CheckCache
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class SchemaFetcher:
     def __init__(self, cache_dir: Path, *, refresh: bool = False) -> None:
         self.cache_dir = cache_dir
         self.refresh = refresh
+        self.check_cache = CheckCache(cache_dir / "checks")  # for the entries made from these documents
         self._documents: dict[str, Any] = {}
 
     def __call__(self, uri: str) -> Any:

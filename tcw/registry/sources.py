@@ -69,7 +69,9 @@ def builtin_declarations(fetcher: SchemaFetcher) -> Iterator[Declaration]:
             schema = _mapping(read_schema_file(Path(str(item))), f"built-in schema {item.name}")
             uri = f"urn:tcw:builtin:{item.name}"
             executor = BUILTIN_EXECUTORS.get(name)
-            entry = RegistryEntry(name, "built-in", schema, uri, fetcher, executor=executor)
+            entry = RegistryEntry(
+                name, "built-in", schema, uri, fetcher, executor=executor, check_cache=fetcher.check_cache
+            )
             yield Declaration(name, "built-in", entry=entry)
 
 
@@ -104,7 +106,15 @@ def _declaration_from_object(key: str, source: str, provided: Any, fetcher: Sche
         schema, uri = provided, f"urn:tcw:entry-point:{key}"
     else:
         raise ConfigError([f"{source}: provides {type(provided).__name__}, not a schema or a path to one"])
-    entry = RegistryEntry(key, source, _mapping(schema, source), uri, fetcher, executor=executor)
+    entry = RegistryEntry(
+        key,
+        source,
+        _mapping(schema, source),
+        uri,
+        fetcher,
+        executor=executor,
+        check_cache=fetcher.check_cache,
+    )
     return Declaration(key, source, entry=entry)
 
 
@@ -179,7 +189,9 @@ def reference_declaration(
     if "://" in reference or (reference.startswith("/schemas/") and root_url):
         url = reference if "://" in reference else f"{root_url}{reference}"
         schema = _mapping(fetcher.document(url), f"{source}: {url}")
-        entry = RegistryEntry(key, f"{source} ({url})", schema, url, fetcher, executor=executor)
+        entry = RegistryEntry(
+            key, f"{source} ({url})", schema, url, fetcher, executor=executor, check_cache=fetcher.check_cache
+        )
         return Declaration(key, source, entry=entry)
     if "/" not in reference and not reference.endswith(SCHEMA_SUFFIXES):
         return Declaration(key, source, alias_of=reference, executor=executor)
@@ -192,7 +204,15 @@ def _file_declaration(
 ) -> Declaration:
     path = path.resolve()
     schema = _mapping(read_schema_file(path), str(path))
-    entry = RegistryEntry(key, f"{source} ({path})", schema, path.as_uri(), fetcher, executor=executor)
+    entry = RegistryEntry(
+        key,
+        f"{source} ({path})",
+        schema,
+        path.as_uri(),
+        fetcher,
+        executor=executor,
+        check_cache=fetcher.check_cache,
+    )
     return Declaration(key, source, entry=entry)
 
 

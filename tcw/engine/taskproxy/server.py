@@ -8,10 +8,16 @@ that moment, so after a reclaim every later request carries the new ones while o
 the old. Unlike taskcluster-proxy, a dotted first segment (``/example.com/...``) is not forwarded to that
 host: this proxy signs for its own deployment only.
 
-Bodies stream both ways (nothing is buffered, so nothing is retried here: the caller's client retries a 5xx
-it sees, as it would without the proxy); status, headers (content type and encoding, redirects,
-``x-taskcluster-*``) pass unchanged, except the hop-by-hop ones and ``Authorization``, which the proxy
-replaces. It adds taskcluster-proxy's headers (``X-Taskcluster-Proxy-Temp-ClientId``...).
+Bodies stream both ways (nothing is buffered, so a request that reached the deployment is not retried
+here: the caller's client retries a 5xx it sees, as it would without the proxy; see upstream.py for the
+one resend); status, headers (content type and encoding, redirects, ``x-taskcluster-*``) pass unchanged,
+except the hop-by-hop ones and ``Authorization``, which the proxy replaces. It adds taskcluster-proxy's
+headers (``X-Taskcluster-Proxy-Temp-ClientId``...).
+
+The HTTP is the proxy's own few callbacks over httptools (connection.py for the task's side, upstream.py
+for the deployment's), not aiohttp's server and client: each of a task's calls (the official sync client
+connects anew for each) cost aiohttp's Python about as much CPU as the call itself, which held proxied
+throughput under 80% of direct. This module decides what happens to a request; those two move its bytes.
 
 One proxy per run, not one per worker routing by a per-run secret: the URL stays the bare
 ``http://127.0.0.1:PORT`` generic-worker gives (tools key on it, and a secret in its path would end up in
@@ -25,47 +31,26 @@ every request once ``end`` was called (410: the run is over).
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import os
 import re
 import socket
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
-import aiohttp
-from aiohttp import web
-from multidict import CIMultiDict
-from yarl import URL
+from urllib.parse import urlsplit
 
 from tcw.engine.taskproxy import peers
+from tcw.engine.taskproxy.connection import Exchange, TaskConnection
 from tcw.engine.taskproxy.signing import RunSigner
+from tcw.engine.taskproxy.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
 BEWIT_SECONDS = 3600
-# Headers that belong to one connection, not to the request (RFC 9110 7.6.1), and what the proxy sets.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-NOT_FORWARDED = HOP_BY_HOP | {"host", "authorization"}
-NOT_RETURNED = HOP_BY_HOP | {"content-length"}
-# aiohttp's client adds these unless told not to; a task's request goes out with the headers it had.
-AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+BEWIT_BODY = 1 << 20  # a URL to sign: more is not one
 _API_PATH = re.compile(r"^/api/([^/]+)/([^/]+)/(.*)$", re.DOTALL)
 _LEGACY_PATH = re.compile(r"^/([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)/([^/]+)(?:/(.*))?$", re.DOTALL)
-UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300)
 
 Credentials = Callable[[], Mapping[str, str]]
 
@@ -77,9 +62,9 @@ class ProxyRefusal(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 
-    def response(self) -> web.Response:
-        body = json.dumps({"code": self.code, "message": self.message})
-        return web.Response(status=self.status, text=body, content_type="application/json")
+    def answer(self, exchange: Exchange) -> None:
+        exchange.discard_body()
+        exchange.answer_json(self.status, {"code": self.code, "message": self.message})
 
 
 class TaskProxy:
@@ -105,27 +90,22 @@ class TaskProxy:
         self._credentials = credentials
         self._authorized_scopes = tuple(authorized_scopes)
         self._allowed_uids = frozenset({os.geteuid()}) if allowed_uids is None else allowed_uids
-        self._signer: tuple[Mapping[str, str], RunSigner] | None = None
-        self._admitted: weakref.WeakKeyDictionary[Any, ProxyRefusal | None] = weakref.WeakKeyDictionary()
+        self._signer: tuple[Mapping[str, str], RunSigner, list[tuple[bytes, bytes]]] | None = None
         self._peers = peers.PeerLookup()
         self._ended: str | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._runner: web.ServerRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._connections: set[TaskConnection] = set()
+        self._upstream = Upstream(self.root_url, self._unreachable)
+        parts = urlsplit(self.root_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
         self.url = ""
         self._address: tuple[str, int] = ("127.0.0.1", 0)
+        self._hosts: tuple[str, ...] = ()
 
     # -- lifecycle
 
     async def start(self) -> str:
         """Listen on 127.0.0.1 at a port the OS chooses; returns the proxy URL."""
-        self._session = aiohttp.ClientSession(
-            timeout=UPSTREAM_TIMEOUT,
-            auto_decompress=False,  # content encodings pass through as they came
-            cookie_jar=aiohttp.DummyCookieJar(),  # a cookie one answer sets must not ride on the next request
-            connector=aiohttp.TCPConnector(limit=0),
-        )
-        self._runner = web.ServerRunner(web.Server(self._handle), access_log=None, handle_signals=False)
-        await self._runner.setup()
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -136,7 +116,8 @@ class TaskProxy:
             listener.setblocking(False)
             host, port = listener.getsockname()[:2]
             self._address = (host, port)
-            await web.SockSite(self._runner, listener).start()
+            self._hosts = (f"127.0.0.1:{port}", f"localhost:{port}")
+            self._server = await asyncio.get_running_loop().create_server(self._connection, sock=listener)
         except BaseException:
             listener.close()
             await self.close()
@@ -155,43 +136,50 @@ class TaskProxy:
 
     async def close(self) -> None:
         self.end()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for connection in list(self._connections):
+            connection.abort()
+        await self._upstream.close()
+        if server is not None:
+            await server.wait_closed()
         self._peers.close()
+
+    def _connection(self) -> TaskConnection:
+        connection = TaskConnection(self._handle, self._connections.discard)
+        self._connections.add(connection)
+        return connection
 
     # -- one request
 
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    def _handle(self, exchange: Exchange) -> None:
         try:
-            self._admit(request)
-            path = request.raw_path.partition("?")[0]
+            self._admit(exchange)
+            path = exchange.raw_path.partition("?")[0]
             if path == "/bewit" or path.startswith("/bewit/"):
-                return await self._bewit(request)
-            return await self._forward(request, self._target(request.raw_path))
+                self._bewit(exchange)
+            else:
+                self._forward(exchange, self._target(exchange.raw_path))
         except ProxyRefusal as refusal:
-            return refusal.response()
+            refusal.answer(exchange)
 
-    def _admit(self, request: web.BaseRequest) -> None:
+    def _admit(self, exchange: Exchange) -> None:
         if self._ended is not None:
             raise ProxyRefusal(
                 410, "TaskRunEnded", f"tcw task proxy for {self.name or 'this run'}: {self._ended}"
             )
-        if request.host not in (f"127.0.0.1:{self._address[1]}", f"localhost:{self._address[1]}"):
+        if exchange.host not in self._hosts:
             raise ProxyRefusal(
-                403, "ProxyForbidden", f"tcw task proxy: Host {request.host!r} is not this proxy"
+                403, "ProxyForbidden", f"tcw task proxy: Host {exchange.host!r} is not this proxy"
             )
-        transport = request.transport
-        if transport is None:
-            raise ProxyRefusal(403, "ProxyForbidden", "tcw task proxy: the connection is gone")
-        if transport not in self._admitted:
-            self._admitted[transport] = self._check_peer(transport.get_extra_info("peername"))
-        refusal = self._admitted[transport]
-        if refusal is not None:
-            raise refusal
+        connection = exchange.connection
+        if connection.admission is None:
+            transport = connection.transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            connection.admission = self._check_peer(peer) or _ADMITTED
+        if isinstance(connection.admission, ProxyRefusal):
+            raise connection.admission
 
     def _check_peer(self, peer: Any) -> ProxyRefusal | None:
         """Once per connection: None to let it in, else the refusal for all its requests."""
@@ -218,71 +206,82 @@ class TaskProxy:
         service, version, rest = found.group(1), found.group(2), found.group(3) or ""
         return f"{self.root_url}/api/{service}/{version}/{rest}{suffix}"
 
-    def _signer_now(self) -> RunSigner:
-        """The signer for the credentials ``credentials()`` answers now, remade when they change."""
+    def _signer_now(self) -> tuple[RunSigner, list[tuple[bytes, bytes]]]:
+        """The signer for the credentials ``credentials()`` answers now (remade when they change), and
+        the headers every answer signed by it carries."""
         credentials = self._credentials()
         cached = self._signer
         if cached is None or cached[0] is not credentials:
-            cached = (credentials, RunSigner.for_credentials(credentials, self._authorized_scopes))
-            self._signer = cached
-        return cached[1]
+            signer = RunSigner.for_credentials(credentials, self._authorized_scopes)
+            headers = [(name.encode(), value.encode()) for name, value in signer.headers.items()]
+            cached = self._signer = (credentials, signer, headers)
+        return cached[1], cached[2]
 
-    async def _bewit(self, request: web.BaseRequest) -> web.StreamResponse:
-        if request.method != "POST":
+    def _bewit(self, exchange: Exchange) -> None:
+        if exchange.method != "POST":
             raise ProxyRefusal(405, "MethodNotAllowed", "tcw task proxy: POST the URL to sign to /bewit")
-        url = (await request.text()).strip()
-        if not url.startswith(self.root_url + "/"):
-            raise ProxyRefusal(
-                400, "InputError", f"tcw task proxy: only URLs of {self.root_url} are signed, not {url!r}"
-            )
-        signer = self._signer_now()
-        signed = signer.signed_url(url, BEWIT_SECONDS)
-        return web.Response(status=303, text=signed, headers={**signer.headers, "Location": signed})
+        exchange.send_body_to(_Collected(exchange, self._answer_bewit))
+        exchange.continue_body()
 
-    async def _forward(self, request: web.BaseRequest, target: str) -> web.StreamResponse:
-        signer = self._signer_now()
-        headers = CIMultiDict(
-            (name, value) for name, value in request.headers.items() if name.lower() not in NOT_FORWARDED
-        )
-        headers["Authorization"] = signer.authorization(request.method, target)
-        has_body = request.body_exists or request.content_length
-        assert self._session is not None
+    def _answer_bewit(self, exchange: Exchange, body: bytes) -> None:
         try:
-            async with self._session.request(
-                request.method,
-                URL(target, encoded=True),
-                headers=headers,
-                data=request.content if has_body else None,
-                skip_auto_headers=AUTO_HEADERS,
-                allow_redirects=False,
-            ) as upstream:
-                return await self._relay(
-                    request, upstream, {**signer.headers, "X-Taskcluster-Endpoint": target}
+            url = body.decode("utf-8", "replace").strip()
+            if not url.startswith(self.root_url + "/"):
+                raise ProxyRefusal(
+                    400, "InputError", f"tcw task proxy: only URLs of {self.root_url} are signed, not {url!r}"
                 )
-        except (TimeoutError, aiohttp.ClientError) as error:
-            raise ProxyRefusal(
-                502, "ProxyUpstreamError", f"tcw task proxy: {request.method} {target} failed: {error}"
-            ) from error
+            signer, headers = self._signer_now()
+            signed = signer.signed_url(url, BEWIT_SECONDS)
+        except ProxyRefusal as refusal:
+            refusal.answer(exchange)
+            return
+        location = [(b"Location", signed.encode()), (b"Content-Type", b"text/plain; charset=utf-8")]
+        exchange.answer(303, signed.encode(), [*headers, *location])
 
-    async def _relay(
-        self, request: web.BaseRequest, upstream: aiohttp.ClientResponse, extra: Mapping[str, str]
-    ) -> web.StreamResponse:
-        """The answer as it comes; one that arrived whole with its head (most API answers) goes out in one
-        write with its head too, since the task's client waits for both."""
-        headers = CIMultiDict(
-            (name, value) for name, value in upstream.headers.items() if name.lower() not in NOT_RETURNED
+    def _forward(self, exchange: Exchange, target: str) -> None:
+        signer, headers = self._signer_now()
+        authorization = signer.authorization(exchange.method, target)
+        head = self._upstream.request_head(
+            exchange.method, target[len(self._origin) :], exchange.headers, authorization
         )
-        headers.update(extra)
-        length = upstream.headers.get("Content-Length")
-        first = await upstream.content.readany()
-        if upstream.content.at_eof() and (length is None or length == str(len(first))):
-            return web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=first)
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
-        if length is not None and length.isdigit():
-            response.content_length = int(length)
-        await response.prepare(request)
-        await response.write(first)
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
-        await response.write_eof()
-        return response
+        answer_headers = [*headers, (b"X-Taskcluster-Endpoint", target.encode("latin-1"))]
+        self._upstream.forward(exchange, head, answer_headers, _PROXY_HEADERS)
+
+    def _unreachable(self, exchange: Exchange, why: str) -> None:
+        target = self._target(exchange.raw_path)
+        message = f"tcw task proxy: {exchange.method} {target} failed: {why}"
+        ProxyRefusal(502, "ProxyUpstreamError", message).answer(exchange)
+
+
+_ADMITTED = object()  # a connection's admission once its peer was let in
+_PROXY_HEADERS = frozenset(
+    {
+        b"x-taskcluster-proxy-temp-clientid",
+        b"x-taskcluster-proxy-temp-scopes",
+        b"x-taskcluster-proxy-perm-clientid",
+        b"x-taskcluster-authorized-scopes",
+        b"x-taskcluster-endpoint",
+    }
+)
+
+
+class _Collected:
+    """A small body read whole (the URL posted to /bewit), then handed to ``then``."""
+
+    def __init__(self, exchange: Exchange, then: Callable[[Exchange, bytes], None]) -> None:
+        self._exchange, self._then = exchange, then
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def body(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size <= BEWIT_BODY:
+            self._parts.append(data)
+
+    def body_end(self) -> None:
+        if self._size > BEWIT_BODY:
+            ProxyRefusal(400, "InputError", "tcw task proxy: that is too long for a URL").answer(
+                self._exchange
+            )
+        else:
+            self._then(self._exchange, b"".join(self._parts))

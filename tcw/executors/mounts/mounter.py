@@ -133,8 +133,8 @@ class MountManager:
 
     async def before_claim(self) -> None:
         """Collect idle caches and stored content while the disk is short of the minimum."""
-        if self._root is None:
-            return  # not configured, and no run yet said where the work root is
+        if self._root is None or not self._root.is_dir():
+            return  # not configured and no run yet said where the work root is, or nothing mounted yet
         result = await asyncio.to_thread(disk.collect, self._root, self.settings.min_free_bytes)
         for removed in result.removed:
             log.info("disk: collected %s", removed)
