@@ -142,11 +142,9 @@ def test_a_worker_without_claim_scopes_stops_with_a_clear_error(local_queue: Any
 
 @pytest.mark.usefixtures("quick_client_retries")
 def test_claim_once_against_an_unreachable_queue_exits_5(run_cli: Any) -> None:
-    import socket
+    from tests.support.ports import unused_port
 
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
+    port = unused_port()
     env = {"TASKCLUSTER_CLIENT_ID": "c", "TASKCLUSTER_ACCESS_TOKEN": "t"}
     args = ["tcw", "--root-url", f"http://127.0.0.1:{port}", "claim-once", "--task-queue", TASK_QUEUE]
     args.append("--accept-any-payload")

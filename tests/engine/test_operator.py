@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -22,6 +21,7 @@ from tcw.engine.metrics import WorkerMetrics
 from tcw.engine.status import status_path, write_private
 from tests.support.cli import RunCli, tcw_process
 from tests.support.localqueue import MakeLocalQueue
+from tests.support.ports import unused_port
 from tests.support.tasks import TASK_QUEUE, create_task, last_run, runs, shell
 from tests.support.waiting import wait_for
 from tests.support.worker import MakeConfig, prepare_worker, worker_env
@@ -80,17 +80,11 @@ def test_each_worker_keeps_its_own_registry() -> None:
     assert b"tcw_capacity_in_use 2.0" in second.exposition()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.usefixtures("quick_client_retries")  # the worker's polls of the stopped queue fail sooner
 async def test_healthz_turns_503_while_the_queue_is_down_and_200_when_it_is_back(
     make_local_queue: MakeLocalQueue, worker_config: MakeConfig, tmp_path: Path
 ) -> None:
-    port, db = free_port(), str(tmp_path / "queue.sqlite3")
+    port, db = unused_port(), str(tmp_path / "queue.sqlite3")
     local = make_local_queue(port=port, db=db, claim_work_wait=0.5)
     # The window exceeds the time between two empty claimWork answers (a 0.5 s poll, a back-off of up to
     # 2.5 s).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,18 +12,13 @@ from typing import Any
 import pytest
 
 from tests.first_hour.conftest import QUEUE_ID, user_env
+from tests.support.ports import unused_port
 
 TASK = "taskQueueId: first-hour/shell\npayload: {command: [[true]], maxRunTime: 5}\n"
 
 
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("Error:")]
-
-
-def unused_port() -> int:
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        return int(unused.getsockname()[1])
 
 
 class NotFound(http.server.BaseHTTPRequestHandler):

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.ports import unused_port
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_ACTIVATE = REPO / ".venv" / "bin" / "activate"
@@ -53,12 +54,6 @@ def run_bash(lines: list[str], env: dict[str, str], timeout: float = 90) -> subp
 
 def _quote(line: str) -> str:
     return "'" + line.replace("'", "'\\''") + "'"
-
-
-def unused_port() -> int:
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        return int(unused.getsockname()[1])
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import RunCli
+from tests.support.ports import unused_port
 
 
 def test_a_task_file_nested_5000_deep_is_a_one_line_error(run_cli: RunCli, tmp_path: Path) -> None:
@@ -20,15 +20,9 @@ def test_a_task_file_nested_5000_deep_is_a_one_line_error(run_cli: RunCli, tmp_p
         assert "internal error" not in result.stderr and len(result.stderr.splitlines()) <= 1
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.usefixtures("quick_client_retries")
 def test_claim_once_against_an_unreachable_queue_exits_5_not_4(run_cli: RunCli, tmp_path: Path) -> None:
-    root_url = f"http://127.0.0.1:{closed_port()}"
+    root_url = f"http://127.0.0.1:{unused_port()}"
     args = ["tcw", "-q", "--root-url", root_url, "claim-once", "--task-queue", "a/b", "--wait", "2"]
     result = run_cli([*args, "--accept-any-payload", "--work-root", str(tmp_path / "work")], exit_code=5)
     assert "nothing to claim" not in result.stderr
