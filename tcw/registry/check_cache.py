@@ -20,6 +20,7 @@ tasks are not trusted, run them as another user (``worker.task_user``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -123,17 +124,7 @@ def entry_key(schema: Mapping[str, Any], base_uri: str) -> str | None:
     """The hash an entry for ``schema`` is kept under, or None when the schema cannot be kept."""
     if not _self_contained(schema, top=True):
         return None
-    from fastjsonschema.version import VERSION as FASTJSONSCHEMA_VERSION
-
-    material = {
-        "format": ENTRY_FORMAT,
-        "python": sys.version,
-        "tcw": __version__,
-        "jsonschema": _version("jsonschema"),
-        "fastjsonschema": FASTJSONSCHEMA_VERSION,
-        "base": base_uri,
-        "schema": schema,
-    }
+    material = {"format": ENTRY_FORMAT, **_versions(), "base": base_uri, "schema": schema}
     try:
         text = json.dumps(material, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):  # a YAML schema holding a date, say: not JSON, so not kept
@@ -158,13 +149,24 @@ def _self_contained(node: Any, *, top: bool = False) -> bool:
     return all(_self_contained(value) for value in node.values())
 
 
-def _version(distribution: str) -> str:
+@functools.cache
+def _versions() -> dict[str, str]:
+    """What made an entry besides its schema, looked up once per process (finding an installed
+    distribution's version reads the installation's metadata)."""
     from importlib.metadata import PackageNotFoundError, version
 
+    from fastjsonschema.version import VERSION as FASTJSONSCHEMA_VERSION
+
     try:
-        return version(distribution)
+        jsonschema = version("jsonschema")
     except PackageNotFoundError:
-        return "none"
+        jsonschema = "none"
+    return {
+        "python": sys.version,
+        "tcw": __version__,
+        "jsonschema": jsonschema,
+        "fastjsonschema": FASTJSONSCHEMA_VERSION,
+    }
 
 
 def _is_ours(info: os.stat_result) -> bool:

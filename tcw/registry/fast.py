@@ -41,12 +41,6 @@ class FastCode:
     code: CodeType
 
 
-def compile_fast_check(validator: Validator, retrieve: Callable[[str], Any], where: str) -> FastCheck | None:
-    """A compiled ``payload -> is it valid?`` for ``validator``'s schema, or None when there is none."""
-    code = fast_code(validator, retrieve, where)
-    return None if code is None else fast_check(code, validator_formats(validator))
-
-
 def fast_code(validator: Validator, retrieve: Callable[[str], Any], where: str) -> FastCode | None:
     """The fast check's code for ``validator``'s schema, or None when fastjsonschema cannot make one."""
     dialect = str(validator.META_SCHEMA.get("$id") or validator.META_SCHEMA.get("id") or "")
