@@ -8,12 +8,14 @@ that is the figure that counts.
 Each round runs every kind of worker once, interleaved, each on a fresh task queue of N no-op tasks (`true`,
 plus the task log artifact): tcw at capacity 1 and 8 with the default settings (s3 artifacts, as
 scriptworker and generic-worker upload them), tcw at capacity 8 (and, with --kinds tcw1obj, 1) with object
-artifacts (the object service: three calls more per artifact), and scriptworker
-63.6.1 (PyPI) from its own virtualenv (.venv-bench-scriptworker, created here on first use: it pins aiohttp
-differently), chain of trust off, task_script `["true"]`, stopped after exactly N tasks by a launcher that
-counts its claims. tcw's bytecode is written first and used (even where PYTHONDONTWRITEBYTECODE is set), as
-pip writes it at install, for tcw as for scriptworker's venv: else every tcw start compiles tcw from source
-(~100 ms of CPU). Per run:
+artifacts (the object service: three calls more per artifact), and scriptworker 63.6.1 (PyPI) from its own
+virtualenv (.venv-bench-scriptworker, created here on first use: it pins aiohttp differently), chain of
+trust off, task_script `["true"]`, stopped after exactly N tasks by a launcher that counts its claims. The
+kinds calls8 and min8 run benchkit/minimal_worker.py at capacity 8: tcw's calls per task and nothing else,
+and the same calls with the commands run (`true`, its output the log), the most this deployment on this
+machine gives any worker that makes those calls. tcw's bytecode is written first and used (even where
+PYTHONDONTWRITEBYTECODE is set), as pip writes it at install, for tcw as for scriptworker's venv: else every
+tcw start compiles tcw from source (~100 ms of CPU). Per run:
 
 - tasks/s from the first claim to the last resolution (start-up excluded), and N / worker wall time;
 - the per-task overhead, claim to resolution minus what running `true` itself takes, p50/p95;
@@ -72,6 +74,7 @@ from tcw.tasks import create_task
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTWORKER_VENV = REPO / ".venv-bench-scriptworker"
+MINIMAL_WORKER = Path(__file__).resolve().parent / "benchkit" / "minimal_worker.py"
 SCRIPTWORKER = "scriptworker==63.6.1"
 PROVISIONER = "tcw-bench"
 WORKER_TIMEOUT = 900.0
@@ -103,6 +106,7 @@ class Kind:
     key: str
     label: str
     capacity: int = 0  # 0: scriptworker
+    minimal: str | None = None  # benchkit/minimal_worker.py: "calls" (tcw's calls), "commands" (and `true`)
     storage: str | None = None  # worker.artifact_storage; None: tcw's default
     operator: bool = False  # live logs and /metrics on (`--live-log-port 0`), compared with the same kind off
 
@@ -117,6 +121,8 @@ KINDS = {
         Kind("tcw8obj", "  same, object artifacts", 8, "object"),
         Kind("tcw1live", "  tcw1, live logs+metrics", 1, operator=True),
         Kind("tcw8live", "  tcw8, live logs+metrics", 8, operator=True),
+        Kind("calls8", "calls only, capacity 8", 8, minimal="calls"),
+        Kind("min8", "minimal worker, cap. 8", 8, minimal="commands"),
         Kind("sw", "scriptworker"),
     )
 }
@@ -311,10 +317,7 @@ def run_tcw(target: Deployment, kind: Kind, worker_type: str, count: int, work: 
     env = _clean_env()
     if kind.storage is not None:
         env["TCW_WORKER_ARTIFACT_STORAGE"] = kind.storage
-    env["TASKCLUSTER_CLIENT_ID"] = target.credentials["clientId"]
-    env["TASKCLUSTER_ACCESS_TOKEN"] = target.credentials["accessToken"]
-    if "certificate" in target.credentials:
-        env["TASKCLUSTER_CERTIFICATE"] = target.credentials["certificate"]
+    env |= credential_variables(target)
     env["TCW_REGISTRY_SCHEMA_URLS"] = json.dumps({f"{PROVISIONER}/*": "shell"})
     env["TCW_WORKER_ALLOW_ROOT_TASKS"] = "true"  # the bench's own no-op tasks, also when it runs as root
     command = [sys.executable, "-m", "tcw", "-q", "--root-url", target.root_url, "run"]
@@ -325,6 +328,30 @@ def run_tcw(target: Deployment, kind: Kind, worker_type: str, count: int, work: 
     command += ["--max-tasks", str(count), "--work-root", str(work / "work")]
     work.mkdir(parents=True)
     return run_measured(command, env, work / "tcw.log")
+
+
+def credential_variables(target: Deployment) -> dict[str, str]:
+    env = {
+        "TASKCLUSTER_CLIENT_ID": target.credentials["clientId"],
+        "TASKCLUSTER_ACCESS_TOKEN": target.credentials["accessToken"],
+    }
+    if "certificate" in target.credentials:
+        env["TASKCLUSTER_CERTIFICATE"] = target.credentials["certificate"]
+    return env
+
+
+def run_minimal(target: Deployment, kind: Kind, worker_type: str, count: int, work: Path) -> Usage:
+    env = {
+        **_clean_env(),
+        **credential_variables(target),
+        "TASKCLUSTER_ROOT_URL": target.root_url,
+        "BENCH_TASK_QUEUE": f"{PROVISIONER}/{worker_type}",
+        "BENCH_TASKS": str(count),
+        "BENCH_CAPACITY": str(kind.capacity),
+        "BENCH_RUN_COMMANDS": "1" if kind.minimal == "commands" else "0",
+    }
+    work.mkdir(parents=True)
+    return run_measured([sys.executable, str(MINIMAL_WORKER), str(work)], env, work / "minimal.log")
 
 
 def ensure_scriptworker() -> Path:
@@ -424,7 +451,9 @@ def run_once(kind: Kind, queue: Any, meters: Meters, count: int, work: Path, run
     worker_type = f"{kind.key}-{uuid.uuid4().hex[:10]}"  # a fresh task queue per run
     task_ids = create_tasks(queue, worker_type, count)
     meters.start()
-    if kind.capacity:
+    if kind.minimal:
+        usage = run_minimal(meters.target, kind, worker_type, count, work / worker_type)
+    elif kind.capacity:
         usage = run_tcw(meters.target, kind, worker_type, count, work / worker_type)
     else:
         usage = run_scriptworker(meters.target, worker_type, count, work / worker_type)
@@ -522,6 +551,11 @@ def report(
         print("worker CPU: fixed (a one-task run) + per task, medians:")
         for key, runs in results.items():
             print(f"  {runs[0].kind.label:22s} {cpu_split(runs, startups[key], tasks)}")
+    report_ratios(results, targets)
+    report_breakdowns(results)
+
+
+def report_ratios(results: dict[str, list[Figures]], targets: dict[str, float]) -> None:
     if "sw" in results:
         print("ratios of medians against scriptworker, same run (tasks/s; wall):")
         for key, runs in results.items():
@@ -529,6 +563,11 @@ def report(
                 print(
                     f"  {runs[0].kind.label:22s} {ratios(runs, results['sw'])}{target_note(targets.get(key))}"
                 )
+    floors = [key for key in results if KINDS[key].minimal]
+    if floors and "tcw8" in results:
+        print("tcw run --capacity 8 against the minimal worker, same run (tasks/s; wall):")
+        for key in floors:
+            print(f"  {KINDS[key].label:22s} {ratios(results['tcw8'], results[key])}")
     operator_kinds = [key for key in results if KINDS[key].operator]
     if operator_kinds:
         print("live logs + metrics on, against the same kind off, same run (tasks/s; wall):")
@@ -537,7 +576,6 @@ def report(
             print(
                 f"  {key:>10s} / {off:<8s} {ratios(results[key], results[off])}{target_note(OPERATOR_TARGET)}"
             )
-    report_breakdowns(results)
 
 
 def operator_baseline(key: str) -> str:
