@@ -12,6 +12,7 @@ import pytest
 
 from tcw.errors import UsageError
 from tests.support.tasks import create_task, last_run, shell
+from tests.support.waiting import until
 from tests.support.worker import MakeConfig, run_worker
 from tests.worker_hardening.conftest import MakeHostDir, MakeUser, artifact, as_user
 
@@ -94,3 +95,27 @@ async def test_a_task_swapping_its_log_for_a_symlink_or_linking_a_file_uploads_n
     for name in ("public/logs/live_backing.log", "public/leak.txt", "public/sym.txt"):
         assert SECRET.strip() not in artifact(queue, task_id, name).text, name
     assert await asyncio.to_thread(secret.read_text) == SECRET
+
+
+def _run_files(root: Path) -> list[str]:
+    """What runs left in the work root: task directories and task logs."""
+    return sorted(path.name for path in root.rglob("task_*"))
+
+
+async def test_a_run_leaves_no_files_behind_neither_while_the_worker_goes_on_nor_when_it_stops(
+    local_queue: Any, queue: Any, worker_config: MakeConfig, tmp_path: Path
+) -> None:
+    # The removals are batched off the loop: the first run's files must still go while the worker idles,
+    # and the last runs' when it stops right after them (max_tasks), before the batch would have gone.
+    root = tmp_path / "work"
+    first = create_task(queue, shell("echo one > out.txt; sleep 0.5"))  # long enough to be seen
+    worker = asyncio.create_task(run_worker(worker_config(local_queue, work_root=str(root), max_tasks=3)))
+    await until(lambda: _run_files(root))  # the first run has started...
+    await until(lambda: not _run_files(root))  # ...and its files are gone, after its report
+    assert not worker.done()  # while the worker waits for its next task, not at its stop
+    assert await asyncio.to_thread(last_run, queue, first) == "completed"
+    later = [await asyncio.to_thread(create_task, queue, shell("echo more > out.txt")) for _ in range(2)]
+    records = await worker
+    assert [record.resolution.state for record in records] == ["completed"] * 3
+    assert [last_run(queue, task_id) for task_id in later] == ["completed"] * 2
+    assert _run_files(root) == []
