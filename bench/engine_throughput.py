@@ -106,9 +106,9 @@ class Kind:
     key: str
     label: str
     capacity: int = 0  # 0: scriptworker
-    minimal: str | None = None  # benchkit/minimal_worker.py: "calls" (tcw's calls), "commands" (and `true`)
     storage: str | None = None  # worker.artifact_storage; None: tcw's default
     operator: bool = False  # live logs and /metrics on (`--live-log-port 0`), compared with the same kind off
+    minimal: str | None = None  # benchkit/minimal_worker.py: "calls" (tcw's calls), "commands" (and `true`)
 
 
 KINDS = {
