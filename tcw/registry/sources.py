@@ -34,6 +34,15 @@ SCHEMA_SUFFIXES = (".json", *YAML_SUFFIXES)
 BUILTIN_EXECUTORS = {"shell": "shell"}  # built-in schema name -> the executor that runs its tasks
 
 
+def _entry(
+    key: str, source: str, schema: Mapping[str, Any], uri: str, fetcher: SchemaFetcher, executor: str | None
+) -> RegistryEntry:
+    """A schema's entry, reading what it refers to through ``fetcher`` and keeping its compiled check in
+    the fetcher's check cache."""
+    cache = fetcher.check_cache
+    return RegistryEntry(key, source, schema, uri, fetcher, executor=executor, check_cache=cache)
+
+
 @dataclass(frozen=True)
 class Declaration:
     """A key and either its entry or the name of the entry it stands for."""
@@ -69,9 +78,7 @@ def builtin_declarations(fetcher: SchemaFetcher) -> Iterator[Declaration]:
             schema = _mapping(read_schema_file(Path(str(item))), f"built-in schema {item.name}")
             uri = f"urn:tcw:builtin:{item.name}"
             executor = BUILTIN_EXECUTORS.get(name)
-            entry = RegistryEntry(
-                name, "built-in", schema, uri, fetcher, executor=executor, check_cache=fetcher.check_cache
-            )
+            entry = _entry(name, "built-in", schema, uri, fetcher, executor)
             yield Declaration(name, "built-in", entry=entry)
 
 
@@ -106,15 +113,7 @@ def _declaration_from_object(key: str, source: str, provided: Any, fetcher: Sche
         schema, uri = provided, f"urn:tcw:entry-point:{key}"
     else:
         raise ConfigError([f"{source}: provides {type(provided).__name__}, not a schema or a path to one"])
-    entry = RegistryEntry(
-        key,
-        source,
-        _mapping(schema, source),
-        uri,
-        fetcher,
-        executor=executor,
-        check_cache=fetcher.check_cache,
-    )
+    entry = _entry(key, source, _mapping(schema, source), uri, fetcher, executor)
     return Declaration(key, source, entry=entry)
 
 
@@ -189,9 +188,7 @@ def reference_declaration(
     if "://" in reference or (reference.startswith("/schemas/") and root_url):
         url = reference if "://" in reference else f"{root_url}{reference}"
         schema = _mapping(fetcher.document(url), f"{source}: {url}")
-        entry = RegistryEntry(
-            key, f"{source} ({url})", schema, url, fetcher, executor=executor, check_cache=fetcher.check_cache
-        )
+        entry = _entry(key, f"{source} ({url})", schema, url, fetcher, executor)
         return Declaration(key, source, entry=entry)
     if "/" not in reference and not reference.endswith(SCHEMA_SUFFIXES):
         return Declaration(key, source, alias_of=reference, executor=executor)
@@ -204,15 +201,7 @@ def _file_declaration(
 ) -> Declaration:
     path = path.resolve()
     schema = _mapping(read_schema_file(path), str(path))
-    entry = RegistryEntry(
-        key,
-        f"{source} ({path})",
-        schema,
-        path.as_uri(),
-        fetcher,
-        executor=executor,
-        check_cache=fetcher.check_cache,
-    )
+    entry = _entry(key, f"{source} ({path})", schema, path.as_uri(), fetcher, executor)
     return Declaration(key, source, entry=entry)
 
 
