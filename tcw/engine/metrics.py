@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 RUN_SECONDS_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400)
 CALL_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60)
 PROGRESS_CALLS = frozenset({"claimWork", "reclaimTask"})
+NOT_REPORTED = "not-reported"  # the state label of a run that was over at the queue before its report
 """Calls whose answer shows the worker's loop is moving (``/healthz``)."""
 
 
@@ -62,7 +63,6 @@ class WorkerMetrics:
         self.started = time.time()
         self.last_progress = time.monotonic()  # starting counts: /healthz is 200 for a window after it
         self.claimed = 0
-        self.resolutions: Tally[str] = Tally()
         self.last_error: LastError | None = None
         self.claim_work_calls = 0
         self.empty_polls = 0
@@ -82,12 +82,11 @@ class WorkerMetrics:
 
     def run_ended(self, resolution: Resolution, reported: bool, seconds: float) -> None:
         state, reason = (
-            (str(resolution.state), str(resolution.reason or "")) if reported else ("not-reported", "")
+            (str(resolution.state), str(resolution.reason or "")) if reported else (NOT_REPORTED, "")
         )
         created, count = self.resolved.get((state, reason), (time.time(), 0))
         self.resolved[state, reason] = (created, count + 1)
         self.run_seconds.observe(seconds)
-        self.resolutions[str(resolution) if reported else "not reported"] += 1
 
     def queue_call(self, method: str, seconds: float, error: BaseException | None) -> None:
         """``QueuePort``'s observer: every call the worker and its runs make, answered or failed."""
@@ -108,6 +107,18 @@ class WorkerMetrics:
             self.reclaim_failures += 1
         message = error.message if isinstance(error, TcwError) else f"{type(error).__name__}: {error}"
         self.last_error = LastError(time.time(), f"{method}: {message}")
+
+    @property
+    def resolutions(self) -> Tally[str]:
+        """Runs ended, as `tcw status` shows them: ``completed``, ``exception/claim-expired``, ``not
+        reported``."""
+        shown: Tally[str] = Tally()
+        for (state, reason), (_, count) in self.resolved.items():
+            if state == NOT_REPORTED:
+                shown["not reported"] += count
+            else:
+                shown[f"{state}/{reason}" if reason else state] += count
+        return shown
 
     @property
     def registry(self) -> CollectorRegistry:
