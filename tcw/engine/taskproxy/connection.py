@@ -31,6 +31,12 @@ _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method
 _REASONS.update({410: "Gone", 502: "Bad Gateway", 303: "See Other"})
 
 Headers = list[tuple[bytes, bytes]]
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    """``data`` as one chunk of a chunked body (both sides of the proxy frame bodies this way)."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 class BodySink(Protocol):
@@ -148,12 +154,12 @@ class Exchange:
 
     def answer_body(self, data: bytes) -> None:
         if data:
-            self._out.append(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked_answer else data)
+            self._out.append(chunk(data) if self._chunked_answer else data)
 
     def answer_end(self) -> None:
         """The answer is complete: flushed, and the connection goes on with the next request (or closes)."""
         if self._chunked_answer:
-            self._out.append(b"0\r\n\r\n")
+            self._out.append(LAST_CHUNK)
         self.flush()
         self.done = True
         self.connection.exchange_done(self)

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from tcw.engine.taskproxy.connection import Exchange, Headers
+from tcw.engine.taskproxy.connection import LAST_CHUNK, Exchange, Headers, chunk
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class Forwarding:
             self.exchange.send_body_to(self)
 
     def body(self, data: bytes) -> None:
-        framed = b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data
+        framed = chunk(data) if self._chunked else data
         if self._connection is not None:
             self._connection.write(framed)
             return
@@ -217,9 +217,9 @@ class Forwarding:
     def body_end(self) -> None:
         if self._chunked:
             if self._connection is not None:
-                self._connection.write(b"0\r\n\r\n")
+                self._connection.write(LAST_CHUNK)
             else:
-                self._held.append(b"0\r\n\r\n")
+                self._held.append(LAST_CHUNK)
         self._sent_whole = True
 
     # -- the answer (from UpstreamConnection)
@@ -250,15 +250,15 @@ class Forwarding:
 
     def upstream_lost(self, why: str) -> None:
         """The connection went away before the answer was complete."""
-        if self.exchange.done:
-            return
         exchange = self.exchange
+        if exchange.done:
+            return
         if not self._answered and self._reused and not exchange.has_body and exchange.method in IDEMPOTENT:
             self._connection = None
             self.connect()  # the deployment had closed the idle connection: once more, on a new one
             return
-        if self.exchange.answer_started:
-            self.exchange.abort()
+        if exchange.answer_started:
+            exchange.abort()
         else:
             self._fail(why)
 
